@@ -1,0 +1,1 @@
+"""The Dash operator dashboard: pages, figures, data access, auth."""

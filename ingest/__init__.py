@@ -1,0 +1,1 @@
+"""MQTT consumption, codecs and validation, dead letters, redaction, the store, window assembly."""

@@ -1,0 +1,1 @@
+"""Features, encoders, fusion, training, evaluation, calibration, explanation, registry, scoring."""

@@ -1,0 +1,54 @@
+"""Settings of the services (broker, store, ingest, windows, scoring, alarms, dashboard).
+
+Each section has defaults, so a plant file may leave them all out.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from plant.config.base import Section
+
+
+class BrokerConfig(Section):
+    url: str = Field(default="mqtt://127.0.0.1:1883", description="mqtt[s]://[user@]host:port")
+    qos: int = Field(default=1, ge=0, le=2, description="QoS for readings")
+    max_queued_messages: int = Field(
+        default=1_000_000, ge=1000, description="Mosquitto per-client queue (generated config)"
+    )
+
+
+class StoreConfig(Section):
+    path: str = Field(default="data/store", description="local path or pyarrow filesystem URI")
+    raw_retention_days: float = Field(default=30.0, gt=0, description="waveforms and images")
+    raw_budget_gb: float | None = Field(default=None, gt=0, description="disk budget for raw data")
+
+
+class WindowConfig(Section):
+    """How readings are assembled into per-asset multimodal windows."""
+
+    interval_s: float = Field(default=600.0, gt=0, description="evaluation scoring interval")
+    thermal_history_s: float = Field(default=3600.0, gt=0, description="thermal look-back")
+    thermal_points: int = Field(default=32, ge=4, le=1024, description="thermal samples kept")
+    notes_history_s: float = Field(default=86_400.0, gt=0, description="notes look-back")
+    stale_after_periods: float = Field(
+        default=3.0, gt=0, description="a modality is stale after this many publish periods"
+    )
+    late_tolerance_s: float = Field(default=30.0, ge=0, description="reordering bound")
+
+
+class SimulationConfig(Section):
+    """The simulator's plant-wide settings: how often things fail and how messy data is."""
+
+    faults_per_asset_year: float = Field(default=6.0, ge=0, le=365)
+    degradation_days: tuple[float, float] = Field(default=(2.0, 8.0))
+    dropout_probability: float = Field(default=0.01, ge=0, le=0.5)
+    duplicate_probability: float = Field(default=0.005, ge=0, le=0.5)
+    reorder_probability: float = Field(default=0.005, ge=0, le=0.5)
+    stuck_sensor_per_asset_year: float = Field(default=0.5, ge=0)
+    clock_skew_s: float = Field(default=2.0, ge=0, le=600, description="per-sensor skew std")
+    missing_modality_fraction: float = Field(
+        default=0.1, ge=0, le=1, description="assets lacking one model modality"
+    )
+    notes_per_day: float = Field(default=3.0, ge=0, le=200)
+    stops_per_week: float = Field(default=1.0, ge=0)
