@@ -1,0 +1,59 @@
+"""The system's own outputs: health events (scorer -> alarms, dashboard, MQTT), defined once.
+
+Published as JSON on ``plantwatch/v1/health/<site>/<area>/<asset>`` (see docs/PROTOCOL.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from plant import WIRE_VERSION
+from plant.readings import MODEL_MODALITIES, Modality
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HealthEvent:
+    """One scored window of one asset."""
+
+    asset: str
+    ts_ns: int  # the window's time
+    health: float  # 0 (failed) .. 100 (healthy)
+    anomaly_score: float  # the model's raw score; higher is more anomalous
+    p_value: float  # conformal p-value against the asset's calibration group
+    fault_class: str  # most probable fault class (plant.labels.FaultClass value)
+    fault_probability: float
+    present: dict[str, bool]  # per model modality
+    staleness_s: dict[str, float]  # per present modality: age of its newest reading
+    model_version: str
+    calibration_group: str = ""
+    explanation: dict[str, float] | None = None  # modality -> Shapley value, when computed
+    scored_ns: int = 0  # when the scorer produced it (latency measurement)
+    trigger: str | None = None  # modality whose reading caused this rescoring
+
+    def to_json(self) -> bytes:
+        doc: dict[str, Any] = {"v": WIRE_VERSION, **dataclasses.asdict(self)}
+        return json.dumps(doc, separators=(",", ":"), allow_nan=False).encode()
+
+    @classmethod
+    def from_json(cls, payload: bytes | str) -> HealthEvent:
+        doc = json.loads(payload)
+        if doc.pop("v", None) != WIRE_VERSION:
+            raise ValueError(f"health event version is not {WIRE_VERSION}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(doc) - names
+        if unknown:
+            raise ValueError(f"unknown health event fields {sorted(unknown)}")
+        return cls(**doc)
+
+    @property
+    def missing(self) -> list[str]:
+        return [m.value for m in MODEL_MODALITIES if not self.present.get(m.value, False)]
+
+
+def modality_names() -> list[str]:
+    return [m.value for m in MODEL_MODALITIES]
+
+
+__all__ = ["HealthEvent", "Modality", "modality_names"]
