@@ -39,7 +39,7 @@ class TopicError(ValueError):
 
 def check_id(kind: str, value: str) -> str:
     """Return ``value`` if it is a valid identifier for one topic level, else raise ValueError."""
-    if not isinstance(value, str) or not ID_PATTERN.match(value):
+    if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
         raise ValueError(
             f"{kind} id {value!r} is not valid: use 1-64 characters from A-Z a-z 0-9 _ . -, "
             "starting with a letter or digit"
