@@ -101,6 +101,7 @@ def connect(
     session_expiry_s: int = 0,
     keepalive: int = 30,
     timeout_s: float = 10.0,
+    receive_maximum: int | None = None,
 ) -> None:
     """Connect and start the network loop; raise ConnectionError if not connected in time."""
     connected = threading.Event()
@@ -121,6 +122,8 @@ def connect(
         props = Properties(PacketTypes.CONNECT)
         if session_expiry_s:
             props.SessionExpiryInterval = session_expiry_s
+        if receive_maximum:  # unacked QoS 1/2 messages the broker may send us at once
+            props.ReceiveMaximum = receive_maximum
         client.connect(
             broker.host, broker.port, keepalive, clean_start=clean_start, properties=props
         )

@@ -12,6 +12,7 @@ from plant.config.load import ConfigError, load_config, parse_config
 from plant.config.plant import Asset, PlantConfig
 from plant.config.services import (
     BrokerConfig,
+    IngestConfig,
     SimulationConfig,
     StoreConfig,
     WindowConfig,
@@ -26,6 +27,7 @@ __all__ = [
     "ConfigError",
     "Foundation",
     "GearStage",
+    "IngestConfig",
     "PlantConfig",
     "SensorConfig",
     "SimulationConfig",

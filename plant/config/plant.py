@@ -8,10 +8,12 @@ from typing import Self
 
 from pydantic import Field, model_validator
 
+from plant.config.alarms import AlarmsConfig
 from plant.config.assets import AssetConfig, Id, Profile, SensorConfig
 from plant.config.base import Section
 from plant.config.services import (
     BrokerConfig,
+    IngestConfig,
     SimulationConfig,
     StoreConfig,
     WindowConfig,
@@ -59,8 +61,10 @@ class PlantConfig(Section):
     assets: tuple[AssetConfig, ...] = Field(min_length=1)
     broker: BrokerConfig = BrokerConfig()
     store: StoreConfig = StoreConfig()
+    ingest: IngestConfig = IngestConfig()
     windows: WindowConfig = WindowConfig()
     simulation: SimulationConfig = SimulationConfig()
+    alarms: AlarmsConfig = AlarmsConfig()
 
     @model_validator(mode="after")
     def _references(self) -> Self:

@@ -52,3 +52,27 @@ class SimulationConfig(Section):
     )
     notes_per_day: float = Field(default=3.0, ge=0, le=200)
     stops_per_week: float = Field(default=1.0, ge=0)
+
+
+class IngestConfig(Section):
+    """The ingest service: validation limits, batching and the MQTT session."""
+
+    group: str = Field(
+        default="ingest", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$", description="share group"
+    )
+    max_payload_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024, description="larger: dead letter"
+    )
+    max_future_s: float = Field(default=300.0, ge=0, description="reading time ahead of arrival")
+    max_past_s: float = Field(
+        default=7 * 86_400.0, gt=0, description="reading time behind arrival (history: import)"
+    )
+    batch_max: int = Field(default=500, ge=1, le=100_000, description="messages per fsync")
+    batch_wait_ms: float = Field(default=5.0, ge=0, le=10_000, description="wait to fill a batch")
+    receive_maximum: int = Field(
+        default=1000, ge=1, le=65_535, description="unacked messages the broker may send us"
+    )
+    session_expiry_s: int = Field(
+        default=7 * 86_400, ge=0, description="broker keeps our session this long while away"
+    )
+    metrics_interval_s: float = Field(default=2.0, gt=0, le=3600, description="snapshot period")
