@@ -1,0 +1,350 @@
+"""The alarm engine: evidence in (health, context, data quality, silence), ISA-18.2 alarms out.
+
+One instance per plant, hosted by ``plantwatch serve`` and replayed by ``evaluate``. It is the only
+writer of the journal. Evidence-driven changes carry the evidence's own time; operator actions and
+:meth:`AlarmEngine.tick` use ``clock`` (replaceable, UTC ns). All public methods are thread-safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from plant.alarms.actions import OperatorActions
+from plant.alarms.flood import FloodDetector
+from plant.alarms.journal import Journal
+from plant.alarms.model import (
+    FLOOD_ASSET,
+    SYSTEM_AREA,
+    Alarm,
+    AlarmKind,
+    DataQualityKind,
+    JournalEntry,
+)
+from plant.alarms.notify.message import Notification, Notifier
+from plant.alarms.persistence import Change, Persistence
+from plant.alarms.priority import KIND_PRIORITY, PriorityRule
+from plant.alarms.silence import SilenceWatch
+from plant.config import PlantConfig
+from plant.events import HealthEvent
+from plant.readings import MachineState
+
+log = logging.getLogger(__name__)
+NS = 1_000_000_000
+CHAIN = "chain"  # asset and source of the silent-chain alarm raised by tick()
+
+
+class AlarmEngine(OperatorActions):
+    def __init__(
+        self,
+        config: PlantConfig,
+        journal_path: str | Path | None,
+        *,
+        clock: Callable[[], int] = time.time_ns,
+        notifier: Notifier | None = None,
+        batch: int = 1,
+    ) -> None:
+        self.config = config
+        self.settings = config.alarms
+        self.site = config.plant.site
+        self.clock = clock
+        self.notifier = notifier
+        self.journal = Journal(journal_path, batch)
+        self._lock = threading.RLock()
+        self._area = {a.id: a.area for a in config.resolved_assets}
+        self._sensor_modality = {
+            (a.id, s.id): s.modality.value for a in config.resolved_assets for s in a.sensors
+        }
+        self.priority = PriorityRule(self.settings.priority)
+        self.flood = FloodDetector(self.settings.flood)
+        self.silence = SilenceWatch(config)
+        self.latest_health: dict[str, HealthEvent] = {}
+        self.baseline_listeners: list[Callable[[str, int], None]] = []
+        self.activations = 0  # alarms raised (first raise or re-raise), all kinds
+        self.machine_activations = 0
+        self._persist: dict[str, Persistence] = {}
+        self._suppressed: set[str] = set()  # assets not running (stopped, starting)
+        self._maintenance: set[str] = set()
+        self._baseline_ns: dict[str, int] = {}
+        self._dq: dict[str, dict[str, set[str]]] = {}  # asset -> modality -> faulty sensors
+        self._alarms: dict[int, Alarm] = {}
+        self._open: dict[tuple[str, str, str], Alarm] = {}
+        self._unknown_assets: set[str] = set()
+        self._restore()
+
+    # -- restart ---------------------------------------------------------------------------
+    def _restore(self) -> None:
+        for alarm in self.journal.load_alarms():
+            self._alarms[alarm.id] = alarm
+            if not alarm.closed:
+                self._open[alarm.key] = alarm
+                if alarm.kind is AlarmKind.FLOOD and alarm.active:
+                    self.flood.flooding.add(alarm.area)
+        saved = self.journal.get_meta("maintenance")
+        self._maintenance = set(saved.split(",")) - {""} if saved else set()
+        self._next_id = max(self._alarms, default=0) + 1
+        if self._alarms:
+            log.info("restored %d alarms (%d open)", len(self._alarms), len(self._open))
+
+    # -- evidence --------------------------------------------------------------------------
+    def on_health(self, ev: HealthEvent) -> None:
+        """One scored window. Hot path: no I/O unless an alarm changes."""
+        with self._lock:
+            asset = ev.asset
+            self.latest_health[asset] = ev
+            self.silence.health_seen(ev.ts_ns)
+            if self.silence.chain_silent:
+                self._clear_chain(ev.ts_ns)
+            if asset not in self._area:
+                if asset not in self._unknown_assets:
+                    self._unknown_assets.add(asset)
+                    log.warning("health event for asset %s that is not in the plant config", asset)
+                return
+            if asset in self._suppressed or asset in self._maintenance:
+                return  # suppression by design: a stopped machine's evidence counts for nothing
+            if ev.ts_ns < self._baseline_ns.get(asset, 0) or self._sensor_fault_explains(ev):
+                return
+            p = self._persist.get(asset)
+            if p is None:
+                p = self._persist[asset] = Persistence(self.settings.persistence)
+            change = p.update(ev.p_value, ev.ts_ns)
+            if change is Change.RAISE:
+                self._raise_machine(ev)
+            elif change is Change.CLEAR:
+                self._clear_machine(asset, ev)
+            if self.journal.batch == 1:
+                self.journal.flush()
+
+    def _sensor_fault_explains(self, ev: HealthEvent) -> bool:
+        """A sensor fault is a data-quality alarm, never a machine alarm."""
+        faulty = self._dq.get(ev.asset)
+        if not faulty:
+            return False
+        if ev.explanation:
+            return max(ev.explanation, key=ev.explanation.__getitem__) in faulty
+        return any(ev.present.get(m, False) for m in faulty)
+
+    def on_context(self, asset: str, state: MachineState | str, ts_ns: int) -> None:
+        """Machine state from process context: not running suppresses machine alarms."""
+        state = MachineState(state)
+        with self._lock:
+            running = state is MachineState.RUNNING
+            was = asset not in self._suppressed
+            if running == was:
+                return
+            if running:
+                self._suppressed.discard(asset)
+            else:
+                self._suppressed.add(asset)
+                self._reset_persistence(asset)
+            for alarm in self._asset_alarms(asset, AlarmKind.MACHINE):
+                before = alarm.state
+                alarm.suppressed = not running
+                if not running:  # its condition is re-established from fresh evidence later
+                    alarm.active = False
+                action = "unsuppress" if running else "suppress"
+                self._record(alarm, action, before, ts_ns, comment=f"machine {state.value}")
+            self.journal.flush()
+
+    def on_data_quality(
+        self, asset: str, sensor: str, kind: DataQualityKind | str, ts_ns: int, active: bool = True
+    ) -> None:
+        """A sensor fault (stuck, saturated, dead) raised or cleared by data validation."""
+        kind = DataQualityKind(kind)
+        modality = self._sensor_modality.get((asset, sensor), "unknown")
+        with self._lock:
+            faulty = self._dq.setdefault(asset, {})
+            source = f"{sensor}/{kind.value}"
+            if active:
+                faulty.setdefault(modality, set()).add(source)
+                self._reset_persistence(asset)  # evidence gathered from a faulty sensor
+                self._raise(AlarmKind.DATA_QUALITY, asset, source, ts_ns)
+            else:
+                faulty.get(modality, set()).discard(source)
+                if not faulty.get(modality):
+                    faulty.pop(modality, None)
+                self._clear(AlarmKind.DATA_QUALITY, asset, source, ts_ns)
+            self.journal.flush()
+
+    def on_reading(self, asset: str, sensor: str, ts_ns: int) -> None:
+        """A reading arrived (any modality): feeds silent-sensor detection."""
+        with self._lock:
+            if self.silence.reading_seen(asset, sensor, ts_ns):
+                self._clear(AlarmKind.SILENT_SENSOR, asset, sensor, ts_ns)
+                self.journal.flush()
+
+    def on_silence(self, component: str, silent: bool, ts_ns: int | None = None) -> None:
+        """A component of the monitoring chain went silent (or back): e.g. the scorer offline."""
+        ts_ns = self.clock() if ts_ns is None else ts_ns
+        with self._lock:
+            if silent:
+                self._raise(AlarmKind.SILENT_CHAIN, component, component, ts_ns, SYSTEM_AREA)
+            else:
+                self._clear(AlarmKind.SILENT_CHAIN, component, component, ts_ns)
+            self.journal.flush()
+
+    def tick(self, now_ns: int | None = None) -> None:
+        """Time-driven checks: shelve expiry, silent sensors and chain, end of floods."""
+        now_ns = self.clock() if now_ns is None else now_ns
+        with self._lock:
+            for alarm in list(self._open.values()):
+                if alarm.shelved_until_ns is not None and alarm.shelved_until_ns <= now_ns:
+                    self._unshelve(alarm, now_ns, "engine", "shelve expired", "shelve_expired")
+            for asset, sensor in self.silence.silent_sensors(now_ns):
+                self._raise(AlarmKind.SILENT_SENSOR, asset, sensor, now_ns)
+            reason = self.silence.chain_newly_silent(now_ns)
+            if reason:
+                self._raise(AlarmKind.SILENT_CHAIN, CHAIN, CHAIN, now_ns, SYSTEM_AREA, why=reason)
+            for area in self.flood.ended(now_ns):
+                self._clear(AlarmKind.FLOOD, FLOOD_ASSET, area, now_ns)
+            self.journal.flush()
+
+    # -- raising and clearing --------------------------------------------------------------
+    def _raise_machine(self, ev: HealthEvent) -> None:
+        fault = ev.fault_class if ev.fault_class != "normal" else "anomaly"
+        prio = self.priority.machine(ev.health, ev.p_value, ev.fault_class)
+        alarm = self._raise(AlarmKind.MACHINE, ev.asset, fault, ev.ts_ns, evidence=ev, prio=prio)
+        if alarm is not None:
+            self.machine_activations += 1
+
+    def _clear_machine(self, asset: str, ev: HealthEvent) -> None:
+        for alarm in self._asset_alarms(asset, AlarmKind.MACHINE):
+            if alarm.active:
+                self._set_evidence(alarm, ev)
+                self._deactivate(alarm, ev.ts_ns)
+
+    def _raise(
+        self,
+        kind: AlarmKind,
+        asset: str,
+        source: str,
+        ts_ns: int,
+        area: str | None = None,
+        *,
+        evidence: HealthEvent | None = None,
+        prio: object = None,
+        why: str = "",
+    ) -> Alarm | None:
+        """Raise (or re-raise) the one open alarm for (kind, asset, source); None if active."""
+        alarm = self._open.get((kind.value, asset, source))
+        if alarm is not None and alarm.active:
+            return None
+        priority = prio if prio is not None else KIND_PRIORITY[kind]
+        if alarm is None:
+            area = area or self._area.get(asset, SYSTEM_AREA)
+            alarm = Alarm(
+                self._next_id, kind, self.site, area, asset, source, priority, ts_ns, ts_ns
+            )
+            self._next_id += 1
+            self._alarms[alarm.id] = alarm
+            self._open[alarm.key] = alarm
+            before = "normal"
+            alarm.out_of_service = asset in self._maintenance
+        else:
+            before = alarm.state.value
+            alarm.active, alarm.acked, alarm.priority = True, False, priority  # type: ignore[assignment]
+            alarm.activations += 1
+        if evidence is not None:
+            self._set_evidence(alarm, evidence)
+        self._record(alarm, "raise", before, ts_ns, comment=why, notify=None)
+        self.activations += 1
+        self._after_raise(alarm, ts_ns)
+        return alarm
+
+    def _after_raise(self, alarm: Alarm, ts_ns: int) -> None:
+        """Flood accounting and notification of a new activation."""
+        if alarm.kind is AlarmKind.FLOOD:
+            self._notify("flood", alarm, ts_ns)
+            return
+        starts = self.flood.record(alarm.area, ts_ns)
+        if starts:
+            self._raise(AlarmKind.FLOOD, FLOOD_ASSET, alarm.area, ts_ns, alarm.area)
+        flood = self._open.get((AlarmKind.FLOOD.value, FLOOD_ASSET, alarm.area))
+        grouped = alarm.area in self.flood.flooding and flood is not None
+        if grouped:
+            flood.members.append(alarm.id)  # type: ignore[union-attr]
+            self.journal.save(flood)  # type: ignore[arg-type]
+        if alarm.annunciated:
+            self._notify("raised", alarm, ts_ns, grouped=grouped)
+
+    def _clear(self, kind: AlarmKind, asset: str, source: str, ts_ns: int) -> None:
+        alarm = self._open.get((kind.value, asset, source))
+        if alarm is not None and alarm.active:
+            self._deactivate(alarm, ts_ns)
+
+    def _clear_chain(self, ts_ns: int) -> None:
+        self.silence.chain_silent = False
+        self._clear(AlarmKind.SILENT_CHAIN, CHAIN, CHAIN, ts_ns)
+        self.journal.flush()
+
+    def _deactivate(self, alarm: Alarm, ts_ns: int) -> None:
+        before = alarm.state
+        alarm.active = False
+        event = "flood_end" if alarm.kind is AlarmKind.FLOOD else "cleared"
+        self._record(alarm, "clear", before, ts_ns, notify=event)
+
+    def _set_evidence(self, alarm: Alarm, ev: HealthEvent) -> None:
+        alarm.p_value, alarm.health, alarm.model_version = ev.p_value, ev.health, ev.model_version
+        if ev.explanation:
+            alarm.explanation = dict(ev.explanation)
+
+    def _reset_persistence(self, asset: str) -> None:
+        p = self._persist.get(asset)
+        if p is not None:
+            p.reset()
+
+    # -- journal and notification ----------------------------------------------------------
+    def _record(
+        self,
+        alarm: Alarm,
+        action: str,
+        before: object,
+        ts_ns: int,
+        who: str = "engine",
+        comment: str = "",
+        notify: str | None = "changed",
+        detail: dict | None = None,
+    ) -> None:
+        alarm.updated_ns = max(alarm.updated_ns, ts_ns)
+        entry = JournalEntry(
+            alarm.id,
+            ts_ns,
+            action,
+            getattr(before, "value", str(before)),
+            alarm.state.value,
+            who,
+            comment,
+            alarm.model_version,
+            alarm.p_value,
+            detail,
+        )
+        self.journal.save(alarm, entry)
+        if notify is not None:
+            self._notify(notify, alarm, ts_ns)
+
+    def _notify(self, event: str, alarm: Alarm, ts_ns: int, grouped: bool = False) -> None:
+        if self.notifier is None:
+            return
+        mine = tuple(a.to_dict() for a in self._open.values() if a.asset == alarm.asset)
+        link = f"{self.settings.api.dashboard_url.rstrip('/')}/alarm/{alarm.id}"
+        note = Notification(event, alarm.to_dict(), mine, self.site, link, ts_ns, grouped)
+        try:
+            self.notifier.submit(note)
+        except Exception:  # a notifier must never take the engine down
+            log.exception("notifier refused alarm %s (%s)", alarm.id, event)
+
+    def _asset_alarms(self, asset: str, kind: AlarmKind | None = None) -> list[Alarm]:
+        return [
+            a for a in self._open.values() if a.asset == asset and (kind is None or a.kind is kind)
+        ]
+
+    def flush(self) -> None:
+        with self._lock:
+            self.journal.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            self.journal.close()

@@ -1,0 +1,93 @@
+"""k-of-m persistence with a deadband and on/off delays: when an alarm condition holds.
+
+The condition *raises* when at least ``k`` of the last ``m`` p-values are below ``alpha`` and this
+has held for ``on_delay``; once raised it *clears* only when fewer than ``k`` of the last ``m`` are
+below ``alpha * deadband_ratio`` and that has held for ``off_delay``. The gap between the two
+thresholds (the deadband) and the delays are what keep a noisy score from chattering.
+
+Times are the events' own times (UTC ns), so a replay with a replaced clock gives the live
+system's answer. This sits on the engine's hot path: plain Python, no allocation per update.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from enum import IntEnum
+
+from plant.config.alarms import PersistenceConfig
+
+NS = 1_000_000_000
+
+
+class Change(IntEnum):
+    NONE = 0
+    RAISE = 1
+    CLEAR = 2
+
+
+class Persistence:
+    """The k-of-m state of one alarm condition (one asset)."""
+
+    __slots__ = (
+        "_bits",
+        "_n_off",
+        "_n_on",
+        "_pending_ns",
+        "active",
+        "alpha",
+        "alpha_off",
+        "k",
+        "m",
+        "off_delay_ns",
+        "on_delay_ns",
+    )
+
+    def __init__(self, config: PersistenceConfig) -> None:
+        self.k = config.k
+        self.m = config.m
+        self.alpha = config.alpha
+        self.alpha_off = config.alpha * config.deadband_ratio
+        self.on_delay_ns = int(config.on_delay_s * NS)
+        self.off_delay_ns = int(config.off_delay_s * NS)
+        self._bits: deque[int] = deque()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the history (maintenance, suppression, a closed alarm): a new baseline."""
+        self._bits.clear()
+        self._n_on = 0
+        self._n_off = 0
+        self._pending_ns: int | None = None
+        self.active = False
+
+    @property
+    def below_alpha(self) -> int:
+        """How many of the last m p-values were below alpha."""
+        return self._n_on
+
+    def update(self, p_value: float, ts_ns: int) -> Change:
+        """Add one p-value; return whether the condition raised, cleared or did neither."""
+        bit = (p_value < self.alpha) | ((p_value < self.alpha_off) << 1)
+        bits = self._bits
+        if len(bits) == self.m:
+            old = bits.popleft()
+            self._n_on -= old & 1
+            self._n_off -= old >> 1
+        bits.append(bit)
+        self._n_on += bit & 1
+        self._n_off += bit >> 1
+        if not self.active:
+            return self._step(self._n_on >= self.k, self.on_delay_ns, ts_ns, Change.RAISE)
+        return self._step(self._n_off < self.k, self.off_delay_ns, ts_ns, Change.CLEAR)
+
+    def _step(self, wants: bool, delay_ns: int, ts_ns: int, change: Change) -> Change:
+        if not wants:
+            self._pending_ns = None
+            return Change.NONE
+        if self._pending_ns is None:
+            self._pending_ns = ts_ns
+        if ts_ns - self._pending_ns < delay_ns:
+            return Change.NONE
+        self._pending_ns = None
+        self.active = change is Change.RAISE
+        return change

@@ -1,0 +1,140 @@
+"""Settings of the alarm engine, its HTTP API and its notifications (the ``[alarms]`` section).
+
+Every field has a default, so a plant file may leave the whole section out. docs/ALARMS.md
+explains each rule these numbers drive.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Self
+
+from pydantic import Field, model_validator
+
+from plant.config.base import Section
+
+
+class PersistenceConfig(Section):
+    """k-of-m persistence with deadband and on/off delays, on the conformal p-value."""
+
+    k: int = Field(default=3, ge=1, le=100, description="p-values below alpha needed ...")
+    m: int = Field(default=5, ge=1, le=100, description="... among the last m scored windows")
+    alpha: float = Field(default=0.01, gt=0, lt=1, description="p-value threshold to raise")
+    deadband_ratio: float = Field(
+        default=5.0,
+        ge=1,
+        le=100,
+        description="clear only when fewer than k of m are below "
+        "alpha * deadband_ratio (hysteresis)",
+    )
+    on_delay_s: float = Field(
+        default=0.0, ge=0, le=86_400, description="raise only after the condition held this long"
+    )
+    off_delay_s: float = Field(
+        default=0.0,
+        ge=0,
+        le=86_400,
+        description="clear only after the condition was absent this long",
+    )
+
+    @model_validator(mode="after")
+    def _k_le_m(self) -> Self:
+        if self.k > self.m:
+            raise ValueError(f"persistence k={self.k} must be <= m={self.m}")
+        return self
+
+
+class FloodConfig(Section):
+    """ISA-18.2 flood: more than ``threshold`` alarms in ``window_s`` in one area."""
+
+    threshold: int = Field(default=10, ge=1, le=10_000, description="alarms per window per area")
+    window_s: float = Field(default=600.0, gt=0, le=86_400, description="sliding window")
+    clear_below: int = Field(default=5, ge=0, le=10_000, description="flood ends at or below")
+
+
+class SilenceConfig(Section):
+    """When a silent sensor or a silent monitoring chain raises its own alarm."""
+
+    sensor_periods: float = Field(
+        default=5.0, ge=1, le=1000, description="a sensor is silent after this many periods"
+    )
+    sensor_min_s: float = Field(default=60.0, ge=0, description="but never before this long")
+    chain_s: float = Field(
+        default=300.0, gt=0, le=86_400, description="no health events for this long: chain alarm"
+    )
+
+
+class PriorityConfig(Section):
+    """Severity from health and p-value; urgency from how fast the fault class progresses."""
+
+    high_health_below: float = Field(default=40.0, ge=0, le=100)
+    critical_health_below: float = Field(default=15.0, ge=0, le=100)
+    severe_p_below: float = Field(default=1e-4, gt=0, lt=1)
+    urgent_faults: tuple[str, ...] = Field(
+        default=("lubrication_starvation", "cooling_failure", "bearing_inner", "casing_crack"),
+        description="fault classes that progress fast (raise priority one step)",
+    )
+
+
+class ApiConfig(Section):
+    """The alarm HTTP API. A non-loopback bind needs TLS (cert and key)."""
+
+    host: str = Field(default="127.0.0.1", description="bind address")
+    port: int = Field(default=8051, ge=0, le=65535)
+    tls_cert: str | None = Field(default=None, description="PEM certificate for HTTPS")
+    tls_key: str | None = Field(default=None, description="PEM private key for HTTPS")
+    token_ttl_s: float = Field(default=12 * 3600, gt=0, le=90 * 86_400)
+    max_shelve_s: float = Field(default=8 * 3600, gt=0, le=30 * 86_400)
+    dashboard_url: str = Field(default="http://127.0.0.1:8050", description="alarm links")
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Self:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("api.tls_cert and api.tls_key go together")
+        return self
+
+
+class Channel(StrEnum):
+    MQTT = "mqtt"
+    WEBHOOK = "webhook"
+    EMAIL = "email"
+
+
+class RouteConfig(Section):
+    """One notification route: a channel, a severity filter and a cooldown per alarm."""
+
+    channel: Channel
+    min_priority: str = Field(default="low", pattern="^(low|medium|high|critical)$")
+    cooldown_s: float = Field(default=0.0, ge=0, le=7 * 86_400)
+    url: str | None = Field(default=None, description="webhook: the receiver's URL")
+    secret_env: str | None = Field(
+        default=None, description="webhook: env var holding the HMAC-SHA256 secret"
+    )
+    timeout_s: float = Field(default=5.0, gt=0, le=120)
+    retries: int = Field(default=4, ge=0, le=20)
+    backoff_s: float = Field(default=0.5, gt=0, le=600, description="first retry delay, doubled")
+    smtp_host: str = Field(default="127.0.0.1")
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    sender: str = Field(default="plantwatch@localhost")
+    recipients: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _channel_fields(self) -> Self:
+        if self.channel is Channel.WEBHOOK and not self.url:
+            raise ValueError("a webhook route needs url")
+        if self.channel is Channel.EMAIL and not self.recipients:
+            raise ValueError("an email route needs recipients")
+        return self
+
+
+class AlarmsConfig(Section):
+    """The ``[alarms]`` section of the plant file."""
+
+    journal_path: str = Field(default="data/alarms.sqlite", description="SQLite journal")
+    users_path: str = Field(default="data/users.sqlite", description="SQLite users and tokens")
+    persistence: PersistenceConfig = PersistenceConfig()
+    flood: FloodConfig = FloodConfig()
+    silence: SilenceConfig = SilenceConfig()
+    priority: PriorityConfig = PriorityConfig()
+    api: ApiConfig = ApiConfig()
+    routes: tuple[RouteConfig, ...] = (RouteConfig(channel=Channel.MQTT),)
