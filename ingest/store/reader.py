@@ -1,0 +1,244 @@
+"""Reading the store: Parquet files plus what is still in the write-ahead log, deduplicated.
+
+The WAL is read before the Parquet files: a record checkpointed (written to Parquet and deleted
+from the WAL) between the two reads is then seen at least once, and deduplication by
+(asset, sensor, epoch, seq) removes the second sighting. Time bounds are inclusive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from ingest.schema import (
+    DEAD_LETTER_SCHEMA,
+    DEDUP_KEY,
+    READING_SCHEMAS,
+    SCORES_SCHEMA,
+    readings_to_table,
+    table_to_readings,
+)
+from ingest.store.checkpoint import decode_record
+from ingest.store.layout import (
+    DEAD_LETTERS,
+    SCORES,
+    WAL,
+    data_files,
+    modality_dir,
+    partition_span,
+)
+from ingest.store.records import table_to_scores
+from ingest.store.sink import sort_rows
+from ingest.store.wal import replay_directory
+from ingest.store.writer import read_labels
+from plant.events import HealthEvent
+from plant.labels import FaultEpisode
+from plant.readings import Modality, Reading
+from plant.topics import TopicError, parse_reading_topic
+
+AssetFilter = str | Sequence[str] | None
+
+
+def _assets(asset: AssetFilter) -> set[str] | None:
+    if asset is None:
+        return None
+    return {asset} if isinstance(asset, str) else set(asset)
+
+
+def _files(base: Path, start_ns: int | None, end_ns: int | None) -> list[str]:
+    """Parquet files under ``base`` whose partition can hold times in [start_ns, end_ns]."""
+    out = []
+    for key, path in data_files(base):
+        lo, hi = partition_span(key)
+        if (end_ns is not None and lo > end_ns) or (start_ns is not None and hi <= start_ns):
+            continue
+        out.append(str(path))
+    return out
+
+
+def _filter(
+    time_col: str, start_ns: int | None, end_ns: int | None, assets: set[str] | None
+) -> ds.Expression | None:
+    expr = None
+    parts = []
+    if start_ns is not None:
+        parts.append(pc.field(time_col) >= start_ns)
+    if end_ns is not None:
+        parts.append(pc.field(time_col) <= end_ns)
+    if assets is not None:
+        parts.append(pc.field("asset").isin(sorted(assets)))
+    for p in parts:
+        expr = p if expr is None else expr & p
+    return expr
+
+
+def _read_parquet(
+    base: Path, schema: pa.Schema, time_col: str, start_ns, end_ns, assets, columns=None
+) -> pa.Table:
+    files = _files(base, start_ns, end_ns)
+    if not files:
+        return schema.empty_table() if columns is None else schema.empty_table().select(columns)
+    dataset = ds.dataset(files, schema=schema, format="parquet")
+    return dataset.to_table(columns=columns, filter=_filter(time_col, start_ns, end_ns, assets))
+
+
+def deduplicate(table: pa.Table, keys: Sequence[str] = DEDUP_KEY) -> pa.Table:
+    """``table`` with one row per key (the first), in the original order of those rows."""
+    if table.num_rows == 0:
+        return table
+    cols = {}
+    for k in keys:  # chunks may carry different dictionaries: group on plain values
+        col = table.column(k)
+        cols[k] = pc.cast(col, col.type.value_type) if pa.types.is_dictionary(col.type) else col
+    cols["_row"] = pa.array(np.arange(table.num_rows, dtype=np.int64))
+    grouped = (
+        pa.table(cols)
+        .group_by(list(keys), use_threads=False)
+        .aggregate([("_row", "min")])
+    )
+    if grouped.num_rows == table.num_rows:
+        return table
+    first = np.sort(grouped.column("_row_min").to_numpy())
+    return table.take(pa.array(first))
+
+
+class StoreReader:
+    """Reads a store written by :class:`ingest.store.writer.StoreWriter` and the ingest WAL.
+
+    ``wal_dirs``: the WALs whose unflushed records to include (default: every WAL under
+    ``<root>/_wal/``, where ``plantwatch ingest`` keeps its log).
+    """
+
+    def __init__(self, root: str | Path, *, wal_dirs: Sequence[str | Path] | None = None) -> None:
+        self.root = Path(root)
+        self._wal_dirs = None if wal_dirs is None else [Path(p) for p in wal_dirs]
+
+    def wal_dirs(self) -> list[Path]:
+        if self._wal_dirs is not None:
+            return self._wal_dirs
+        base = self.root / WAL
+        return sorted(p for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+
+    # ------------------------------------------------------------------------ readings
+
+    def read(
+        self,
+        modality: Modality | str,
+        asset: AssetFilter = None,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        *,
+        include_wal: bool = True,
+    ) -> pa.Table:
+        """Readings of ``modality`` (optionally of some assets, within [start_ns, end_ns]),
+        deduplicated and sorted by asset then time."""
+        m = Modality(modality)
+        assets = _assets(asset)
+        parts = [self._wal_table(m, assets, start_ns, end_ns)] if include_wal else []
+        schema = READING_SCHEMAS[m]
+        parts.append(
+            _read_parquet(modality_dir(self.root, m), schema, "ts_ns", start_ns, end_ns, assets)
+        )
+        table = pa.concat_tables([p for p in parts if p.num_rows] or [schema.empty_table()])
+        return sort_rows(deduplicate(table), ("asset", "ts_ns", "sensor"))
+
+    def readings(
+        self,
+        modality: Modality | str,
+        asset: AssetFilter = None,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        *,
+        include_wal: bool = True,
+    ) -> list[Reading]:
+        """:meth:`read`, as reading objects."""
+        return table_to_readings(
+            self.read(modality, asset, start_ns, end_ns, include_wal=include_wal)
+        )
+
+    def _wal_table(self, m: Modality, assets: set[str] | None, start_ns, end_ns) -> pa.Table:
+        found: list[Reading] = []
+        arrivals: list[int] = []
+        for wal_dir in self.wal_dirs():
+            for rec in replay_directory(wal_dir):
+                try:
+                    t = parse_reading_topic(rec.topic)
+                except TopicError:
+                    continue
+                if t.modality is not m or (assets is not None and t.asset not in assets):
+                    continue
+                r = decode_record(rec)
+                if not isinstance(r, Reading):
+                    continue  # dead letters are read with dead_letters()
+                ts = r.header.ts_ns
+                if (start_ns is None or ts >= start_ns) and (end_ns is None or ts <= end_ns):
+                    found.append(r)
+                    arrivals.append(rec.arrival_ns)
+        return readings_to_table(m, found, arrivals)
+
+    def assets(self) -> list[str]:
+        """Every asset with at least one reading, sorted."""
+        names: set[str] = set()
+        for m in Modality:
+            files = _files(modality_dir(self.root, m), None, None)
+            if files:
+                col = ds.dataset(files, schema=READING_SCHEMAS[m]).to_table(columns=["asset"])
+                names.update(pc.unique(pc.cast(col.column(0), pa.string())).to_pylist())
+        for wal_dir in self.wal_dirs():
+            for rec in replay_directory(wal_dir):
+                try:
+                    names.add(parse_reading_topic(rec.topic).asset)
+                except TopicError:
+                    continue
+        return sorted(names)
+
+    def time_range(self, modality: Modality | str | None = None) -> tuple[int, int] | None:
+        """(first, last) reading time over the store (Parquet statistics) and the WAL."""
+        mods = list(Modality) if modality is None else [Modality(modality)]
+        lo, hi = [], []
+        for m in mods:
+            for path in _files(modality_dir(self.root, m), None, None):
+                meta = pq.ParquetFile(path).metadata
+                idx = meta.schema.to_arrow_schema().get_field_index("ts_ns")
+                for g in range(meta.num_row_groups):
+                    st = meta.row_group(g).column(idx).statistics
+                    if st is not None and st.has_min_max:
+                        lo.append(st.min)
+                        hi.append(st.max)
+            wal = self._wal_table(m, None, None, None).column("ts_ns").to_numpy()
+            if wal.size:
+                lo.append(int(wal.min()))
+                hi.append(int(wal.max()))
+        return (int(min(lo)), int(max(hi))) if lo else None
+
+    # ------------------------------------------------------------------------ other tables
+
+    def labels(self) -> list[FaultEpisode]:
+        return read_labels(self.root)
+
+    def scores(
+        self, asset: AssetFilter = None, start_ns: int | None = None, end_ns: int | None = None
+    ) -> pa.Table:
+        """Health events (scorer output) as a table, sorted by asset then time."""
+        t = _read_parquet(
+            self.root / SCORES, SCORES_SCHEMA, "ts_ns", start_ns, end_ns, _assets(asset)
+        )
+        return sort_rows(t, ("asset", "ts_ns"))
+
+    def health_events(
+        self, asset: AssetFilter = None, start_ns: int | None = None, end_ns: int | None = None
+    ) -> list[HealthEvent]:
+        return table_to_scores(self.scores(asset, start_ns, end_ns))
+
+    def dead_letters(self, start_ns: int | None = None, end_ns: int | None = None) -> pa.Table:
+        """Messages ingest could not store as readings, with the reason, by arrival time."""
+        t = _read_parquet(
+            self.root / DEAD_LETTERS, DEAD_LETTER_SCHEMA, "arrival_ns", start_ns, end_ns, None
+        )
+        return t.sort_by("arrival_ns")

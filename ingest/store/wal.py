@@ -1,0 +1,276 @@
+"""The write-ahead log of the live ingest service: raw MQTT messages, durable before the ack.
+
+The service appends each message (topic, payload, arrival time), calls :meth:`sync` once per
+batch (one fsync) and only then acknowledges the batch to the broker, so an acknowledged message
+is on disk. The checkpointer (:mod:`ingest.store.checkpoint`) turns sealed segments into Parquet.
+
+Segment file ``<id:016d>.wal``: an 8-byte file header ``b"PWWAL\\x01\\0\\0"``, then records::
+
+    length u32 | crc32(body) u32 | body = arrival_ns i64 | topic_len u16 | topic | payload
+
+(little-endian)
+
+Only the newest segment is ever appended to; older ones were fsynced when sealed. After a crash
+(kill -9, power loss) the newest segment may end in a torn record: opening the log finds the
+last record whose length and CRC check out and truncates the rest. ``checkpoint`` holds the id
+of the newest segment already in Parquet; such segments are deleted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import struct
+import threading
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from ingest.store.layout import fsync_dir
+
+log = logging.getLogger(__name__)
+
+FILE_HEADER = b"PWWAL\x01\x00\x00"
+_REC = struct.Struct("<II")  # length of body, crc32 of body
+_BODY = struct.Struct("<qH")  # arrival_ns, topic length
+MAX_RECORD_BYTES = 256 << 20
+SUFFIX = ".wal"
+CHECKPOINT = "checkpoint"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WalRecord:
+    segment: int
+    offset: int  # byte offset of the record in its segment
+    topic: str
+    payload: bytes
+    arrival_ns: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Segment:
+    id: int
+    path: Path
+    sealed: bool  # no longer appended to
+
+
+def encode_record(topic: str, payload: bytes, arrival_ns: int) -> bytes:
+    t = topic.encode()
+    if len(t) > 0xFFFF:
+        raise ValueError(f"topic of {len(t)} bytes is too long for the WAL (max 65535)")
+    body = _BODY.pack(arrival_ns, len(t)) + t + payload
+    if len(body) > MAX_RECORD_BYTES:
+        raise ValueError(f"record of {len(body)} bytes exceeds {MAX_RECORD_BYTES}")
+    return _REC.pack(len(body), zlib.crc32(body)) + body
+
+
+def scan(data: bytes | memoryview, segment: int = 0) -> tuple[list[WalRecord], int]:
+    """The valid records at the start of a segment's bytes, and the end offset of the last one."""
+    view = memoryview(data)
+    if bytes(view[: len(FILE_HEADER)]) != FILE_HEADER:
+        return [], 0
+    out: list[WalRecord] = []
+    pos, end = len(FILE_HEADER), len(view)
+    while pos + _REC.size <= end:
+        length, crc = _REC.unpack_from(view, pos)
+        start = pos + _REC.size
+        if length < _BODY.size or length > MAX_RECORD_BYTES or start + length > end:
+            break
+        body = view[start : start + length]
+        if zlib.crc32(body) != crc:
+            break
+        arrival_ns, tlen = _BODY.unpack_from(body)
+        if _BODY.size + tlen > length:
+            break
+        topic = bytes(body[_BODY.size : _BODY.size + tlen]).decode("utf-8", "replace")
+        out.append(WalRecord(segment, pos, topic, bytes(body[_BODY.size + tlen :]), arrival_ns))
+        pos = start + length
+    return out, pos
+
+
+def read_segment(path: Path, segment: int = 0) -> list[WalRecord]:
+    """The valid records of a segment file (stops at a torn or corrupt tail; [] if it vanished)."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        return []
+    return scan(data, segment)[0]
+
+
+def list_segments(directory: Path) -> list[tuple[int, Path]]:
+    out = []
+    for p in Path(directory).glob(f"*{SUFFIX}"):
+        if p.stem.isdigit():
+            out.append((int(p.stem), p))
+    return sorted(out)
+
+
+def read_checkpoint(directory: Path) -> int:
+    """Id of the newest segment already durable in Parquet (-1: none)."""
+    try:
+        return int((Path(directory) / CHECKPOINT).read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return -1
+
+
+class WriteAheadLog:
+    """Length-prefixed, CRC-checked records in numbered segment files under ``directory``.
+
+    Thread-safe: the service appends and syncs from its writer thread while a background
+    checkpointer seals and deletes segments.
+    """
+
+    def __init__(self, directory: str | Path, *, segment_bytes: int = 64 << 20) -> None:
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.segment_bytes = segment_bytes
+        self._lock = threading.Lock()
+        self.truncated_bytes = 0
+        self._drop_flushed()
+        segs = list_segments(self.dir)
+        if segs:
+            self._active, path = segs[-1]
+            self._recover(path)
+        else:
+            self._active = read_checkpoint(self.dir) + 1
+            self._create(self._path(self._active))
+        self._file = open(self._path(self._active), "ab")  # noqa: SIM115 (held open)
+        self._size = self._file.tell()
+        self._unsynced = False
+
+    @property
+    def name(self) -> str:
+        return self.dir.name
+
+    def _path(self, seg: int) -> Path:
+        return self.dir / f"{seg:016d}{SUFFIX}"
+
+    def _create(self, path: Path) -> None:
+        with open(path, "xb") as f:
+            f.write(FILE_HEADER)
+            f.flush()
+            os.fsync(f.fileno())
+        fsync_dir(self.dir)
+
+    def _recover(self, path: Path) -> None:
+        data = path.read_bytes()
+        if len(data) < len(FILE_HEADER):  # crashed while creating: start the file again
+            path.write_bytes(FILE_HEADER)
+            self.truncated_bytes = len(data)
+            return
+        records, end = scan(data)
+        if end < len(data):
+            self.truncated_bytes = len(data) - end
+            log.warning(
+                "WAL %s: torn tail after %d records; truncating %d bytes at offset %d",
+                path,
+                len(records),
+                self.truncated_bytes,
+                end,
+            )
+            with open(path, "r+b") as f:
+                f.truncate(end)
+                f.flush()
+                os.fsync(f.fileno())
+
+    def _drop_flushed(self) -> None:
+        done = read_checkpoint(self.dir)
+        for seg, path in list_segments(self.dir):
+            if seg <= done:
+                path.unlink(missing_ok=True)
+
+    # ------------------------------------------------------------------------ writing
+
+    def append(self, topic: str, payload: bytes, arrival_ns: int) -> None:
+        """Append one message (buffered; durable after the next :meth:`sync`)."""
+        rec = encode_record(topic, payload, arrival_ns)
+        with self._lock:
+            self._file.write(rec)
+            self._size += len(rec)
+            self._unsynced = True
+            if self._size >= self.segment_bytes:
+                self._rotate_locked()
+
+    def sync(self) -> None:
+        """Make every appended record durable (one fsync)."""
+        with self._lock:
+            if self._unsynced:
+                self._file.flush()
+                os.fsync(self._file.fileno())
+                self._unsynced = False
+
+    def rotate(self) -> int | None:
+        """Seal the active segment if it holds records; return the sealed id (None if empty)."""
+        with self._lock:
+            if self._size <= len(FILE_HEADER):
+                return None
+            return self._rotate_locked()
+
+    def _rotate_locked(self) -> int:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        sealed = self._active
+        self._active += 1
+        self._create(self._path(self._active))
+        self._file = open(self._path(self._active), "ab")  # noqa: SIM115
+        self._size = self._file.tell()
+        self._unsynced = False
+        return sealed
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._file.closed:
+                self._file.flush()
+                os.fsync(self._file.fileno())
+                self._file.close()
+
+    def __enter__(self) -> WriteAheadLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------------ reading
+
+    def segments(self) -> list[Segment]:
+        with self._lock:
+            active = self._active
+        return [Segment(s, p, s < active) for s, p in list_segments(self.dir)]
+
+    def replay(self, *, include_active: bool = True) -> Iterator[WalRecord]:
+        """Every record still in the log, oldest first."""
+        if include_active:
+            with self._lock:
+                self._file.flush()
+        for seg in self.segments():
+            if seg.sealed or include_active:
+                yield from read_segment(seg.path, seg.id)
+
+    # ------------------------------------------------------------------------ checkpointing
+
+    def mark_flushed(self, segment: int) -> None:
+        """Record durably that ``segment`` (and all before it) are in Parquet, then delete them."""
+        if segment >= self._active:
+            raise ValueError(f"segment {segment} is not sealed (active is {self._active})")
+        tmp = self.dir / f".{CHECKPOINT}.tmp"
+        with open(tmp, "w") as f:
+            f.write(f"{segment}\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.dir / CHECKPOINT)
+        fsync_dir(self.dir)
+        self._drop_flushed()
+
+    @property
+    def checkpoint(self) -> int:
+        return read_checkpoint(self.dir)
+
+
+def replay_directory(directory: str | Path) -> Iterator[WalRecord]:
+    """Read-only replay of a WAL another process may be writing (no truncation, no locking)."""
+    done = read_checkpoint(Path(directory))
+    for seg, path in list_segments(Path(directory)):
+        if seg > done:
+            yield from read_segment(path, seg)
