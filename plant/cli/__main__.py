@@ -1,4 +1,4 @@
-"""``python -m plant.cli <command>``: the same as the ``plantwatch`` command."""
+"""``python -m plant.cli``: the same as the ``plantwatch`` command."""
 
 import sys
 
