@@ -83,6 +83,8 @@ class AlarmEngine(OperatorActions):
                 self._open[alarm.key] = alarm
                 if alarm.kind is AlarmKind.FLOOD and alarm.active:
                     self.flood.flooding.add(alarm.area)
+                if alarm.kind is AlarmKind.MACHINE and alarm.active:
+                    self._persistence(alarm.asset).assume_active()
         saved = self.journal.get_meta("maintenance")
         self._maintenance = set(saved.split(",")) - {""} if saved else set()
         self._next_id = max(self._alarms, default=0) + 1
@@ -107,9 +109,7 @@ class AlarmEngine(OperatorActions):
                 return  # suppression by design: a stopped machine's evidence counts for nothing
             if ev.ts_ns < self._baseline_ns.get(asset, 0) or self._sensor_fault_explains(ev):
                 return
-            p = self._persist.get(asset)
-            if p is None:
-                p = self._persist[asset] = Persistence(self.settings.persistence)
+            p = self._persist.get(asset) or self._persistence(asset)
             change = p.update(ev.p_value, ev.ts_ns)
             if change is Change.RAISE:
                 self._raise_machine(ev)
@@ -290,6 +290,12 @@ class AlarmEngine(OperatorActions):
         alarm.p_value, alarm.health, alarm.model_version = ev.p_value, ev.health, ev.model_version
         if ev.explanation:
             alarm.explanation = dict(ev.explanation)
+
+    def _persistence(self, asset: str) -> Persistence:
+        p = self._persist.get(asset)
+        if p is None:
+            p = self._persist[asset] = Persistence(self.settings.persistence)
+        return p
 
     def _reset_persistence(self, asset: str) -> None:
         p = self._persist.get(asset)

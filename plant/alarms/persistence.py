@@ -60,6 +60,13 @@ class Persistence:
         self._pending_ns: int | None = None
         self.active = False
 
+    def assume_active(self) -> None:
+        """Restart with the condition standing (a restored active alarm): m low values seen."""
+        self.reset()
+        self._bits.extend([3] * self.m)
+        self._n_on = self._n_off = self.m
+        self.active = True
+
     @property
     def below_alpha(self) -> int:
         """How many of the last m p-values were below alpha."""
