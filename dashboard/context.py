@@ -1,0 +1,69 @@
+"""What the running dashboard reads through: wired once by the CLI, found by pages via Flask."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import flask
+
+from dashboard.data.alarms_api import AlarmApiClient
+from dashboard.data.model_info import ModelInsight
+from dashboard.data.store import StoreView
+from plant.config import PlantConfig
+
+CONFIG_KEY = "PLANTWATCH_DASHBOARD"
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Principal:
+    """The logged-in user as the dashboard knows them; ``token`` authorises alarm API calls."""
+
+    username: str
+    role: str
+    token: str
+
+    @property
+    def can_act(self) -> bool:
+        """May acknowledge, shelve and comment (the alarm API enforces it again)."""
+        return self.role != "viewer"
+
+
+@dataclasses.dataclass(slots=True)
+class DashboardContext:
+    plant: PlantConfig
+    api: AlarmApiClient
+    store: StoreView | None
+    registry_dir: Path | None
+    insight: ModelInsight
+    refresh_s: float = 5.0
+    _cache: dict[str, tuple[float, Any]] = dataclasses.field(default_factory=dict)
+    _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+
+    def cached(self, key: str, ttl_s: float, compute: Callable[[], T]) -> T:
+        """One computation per ``ttl_s`` for all sessions: aggregate once, not per tab."""
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None and now - hit[0] < ttl_s:
+                return hit[1]
+        value = compute()
+        with self._lock:
+            self._cache[key] = (time.monotonic(), value)
+        return value
+
+
+def current() -> DashboardContext:
+    return flask.current_app.config[CONFIG_KEY]
+
+
+def current_user() -> Principal | None:
+    doc = flask.session.get("user")
+    if not doc:
+        return None
+    return Principal(doc["username"], doc["role"], doc["token"])

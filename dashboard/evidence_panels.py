@@ -1,0 +1,204 @@
+"""Evidence panels per modality (shared by the asset and the alarm pages): layout only."""
+
+from __future__ import annotations
+
+import logging
+
+from dash import dcc, html
+
+from dashboard.components import fmt_ts
+from dashboard.data import evidence as ev
+from dashboard.data.model_info import ModelInsight
+from dashboard.data.store import StoreView
+from dashboard.figures.camera import image_figure
+from dashboard.figures.theme import empty_figure
+from dashboard.figures.thermal import thermal_figure
+from dashboard.figures.vibration import iso_zone_figure, spectrum_figure
+from plant.config import Asset, PlantConfig
+from plant.readings import Modality
+
+log = logging.getLogger(__name__)
+
+GRAPH_CONFIG = {"displaylogo": False, "responsive": True}
+
+
+def _lookback_s(asset: Asset, modality: Modality, floor_s: float = 3600.0) -> float:
+    periods = [s.period_s for s in asset.sensors if s.modality is modality]
+    return max(floor_s, 3 * max(periods)) if periods else floor_s
+
+
+def _graph(kind: str, asset: str, fig) -> dcc.Graph:
+    return dcc.Graph(
+        id={"type": "evidence", "kind": kind, "asset": asset}, figure=fig, config=GRAPH_CONFIG
+    )
+
+
+def _panel(title: str, body: list, modality: str) -> html.Div:
+    return html.Div([html.H3(title), *body], className="panel", **{"data-modality": modality})
+
+
+def vibration_panel(store: StoreView, asset: Asset, at_ns: int, fault: str) -> html.Div:
+    v = ev.vibration_evidence(store, asset, at_ns, _lookback_s(asset, Modality.VIBRATION))
+    if v is None:
+        return _panel("Vibration", [html.P("No vibration snapshot in the look-back.")], "vibration")
+    hl = ev.FAULT_MARKERS.get(fault, ())
+    fmax = max(4.5 * v.markers_hz["BPFI"], 10 * v.shaft_hz)
+    info = (
+        f"{fmt_ts(v.ts_ns)}, channel {v.channel}, {v.sample_rate_hz:.0f} Hz, shaft "
+        f"{v.shaft_hz:.2f} Hz ({v.shaft_hz * 60:.0f} rpm); envelope band "
+        f"{v.env_band_hz[0]:.0f}-{v.env_band_hz[1]:.0f} Hz"
+    )
+    return _panel(
+        "Vibration",
+        [
+            html.P(info, className="note-meta"),
+            _graph(
+                "spectrum",
+                asset.id,
+                spectrum_figure(
+                    v.freq_hz,
+                    v.spectrum,
+                    {k: v.markers_hz[k] for k in ("1x", "2x")},
+                    "Acceleration spectrum",
+                    highlight=hl,
+                    max_hz=min(v.sample_rate_hz / 2, 2000.0),
+                ),
+            ),
+            _graph(
+                "envelope",
+                asset.id,
+                spectrum_figure(
+                    v.env_freq_hz,
+                    v.envelope,
+                    v.markers_hz,
+                    "Envelope spectrum (bearing defects)",
+                    highlight=hl,
+                    max_hz=fmax,
+                ),
+            ),
+            _graph(
+                "iso",
+                asset.id,
+                iso_zone_figure(
+                    v.velocity_rms_mm_s,
+                    v.iso_boundaries_mm_s,
+                    v.iso_zone,
+                    f"ISO 20816-3 group {asset.config.iso_group}, {asset.config.foundation.value}",
+                ),
+            ),
+        ],
+        "vibration",
+    )
+
+
+def thermal_panel(
+    store: StoreView, insight: ModelInsight, asset: Asset, at_ns: int, history_s: float
+) -> html.Div:
+    t = ev.thermal_evidence(store, asset, at_ns, history_s)
+    if t is None:
+        return _panel("Temperature", [html.P("No temperatures in the look-back.")], "thermal")
+    expected = insight.expected_temperature_c(asset, t)
+    graphs = []
+    for j, ch in enumerate(t.channels):
+        exp = expected[:, j] if expected is not None else None
+        graphs.append(
+            _graph(
+                f"thermal-{ch}",
+                asset.id,
+                thermal_figure(
+                    t.ts_ns,
+                    t.temperature_c[:, j],
+                    exp,
+                    ch,
+                    f"{ch}: measured vs expected",
+                    residual_limit_c=insight.residual_limit_c(asset, j),
+                    at_ns=at_ns,
+                ),
+            )
+        )
+    why = "" if expected is not None else "No active model: the expected temperature is unknown."
+    return _panel("Temperature", [html.P(why, className="note-meta"), *graphs], "thermal")
+
+
+def camera_panel(store: StoreView, insight: ModelInsight, asset: Asset, at_ns: int) -> html.Div:
+    img = ev.latest_image(store, asset, at_ns, _lookback_s(asset, Modality.CAMERA))
+    if img is None:
+        fig = empty_figure("Inspection image", "no inspection image in the look-back")
+        return _panel("Camera", [_graph("camera", asset.id, fig)], "camera")
+    sal = insight.saliency(asset, img)
+    title = f"Inspection image {fmt_ts(img.header.ts_ns)}" + (
+        ", saliency overlaid" if sal is not None else ""
+    )
+    return _panel(
+        "Camera", [_graph("camera", asset.id, image_figure(img.pixels, sal, title))], "camera"
+    )
+
+
+def notes_panel(
+    store: StoreView, insight: ModelInsight, asset: Asset, at_ns: int, history_s: float
+) -> html.Div:
+    notes = ev.recent_notes(store, asset, at_ns, history_s)[:8]
+    if not notes:
+        return _panel("Operator notes", [html.P("No notes in the look-back.")], "notes")
+    drivers = insight.driving_words(asset, [n.text for n in notes])
+    items = [
+        html.Div(
+            [
+                html.Div(
+                    fmt_ts(n.ts_ns) + (" (author redacted)" if n.author_known else ""),
+                    className="note-meta",
+                ),
+                html.Div(highlight(n.text, drivers)),
+            ],
+            className="note",
+        )
+        for n in notes
+    ]
+    return _panel("Operator notes", items, "notes")
+
+
+def highlight(text: str, drivers: set[str]) -> list:
+    """The note as spans: driving words in <mark>, redaction placeholders set apart."""
+    out: list = []
+    for i, word in enumerate(text.split(" ")):
+        sep = " " if i else ""
+        core = word.strip(".,;:!?()").lower()
+        if word.startswith("[") and word.rstrip(".,;:").endswith("]"):
+            out += [sep, html.Span(word, className="redacted")]
+        elif core and core in drivers:
+            out += [sep, html.Mark(word, className="driver")]
+        else:
+            out.append(sep + word)
+    return out
+
+
+def evidence_panels(
+    plant: PlantConfig,
+    store: StoreView | None,
+    insight: ModelInsight,
+    asset: Asset,
+    at_ns: int,
+    fault: str,
+) -> list:
+    if store is None:
+        return [html.P("No store configured (--store): evidence cannot be shown.")]
+    hist = plant.windows.thermal_history_s
+    notes_s = plant.windows.notes_history_s
+    panels = []
+    for build in (
+        lambda: vibration_panel(store, asset, at_ns, fault),
+        lambda: thermal_panel(store, insight, asset, at_ns, max(hist, 6 * 3600)),
+        lambda: camera_panel(store, insight, asset, at_ns),
+        lambda: notes_panel(store, insight, asset, at_ns, notes_s),
+    ):
+        try:
+            panels.append(build())
+        except Exception:  # one broken modality must not blank the page: say which one
+            log.exception("evidence for %s at %s failed", asset.id, at_ns)
+            panels.append(
+                html.Div(
+                    "This evidence could not be computed (see the log).",
+                    className="panel notice-error",
+                )
+            )
+    return [html.Div(panels[:2], className="row"), html.Div(panels[2:], className="row")]

@@ -1,0 +1,65 @@
+"""Thermal evidence: measured temperature against the expected normal-behaviour temperature."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from dashboard.figures.theme import ABNORMAL, INK, MUTED, base_layout, empty_figure
+
+
+def thermal_figure(
+    ts_ns: np.ndarray,
+    measured_c: np.ndarray,
+    expected_c: np.ndarray | None,
+    channel: str,
+    title: str,
+    *,
+    residual_limit_c: float | None = None,
+    at_ns: int | None = None,
+) -> go.Figure:
+    """``measured_c`` and ``expected_c`` are (T,) on ``ts_ns``; residuals past the limit in red."""
+    if len(ts_ns) == 0:
+        return empty_figure(title, "no temperatures in this period")
+    x = np.asarray(ts_ns, dtype="int64").astype("datetime64[ns]")
+    fig = go.Figure()
+    if expected_c is not None:
+        fig.add_trace(
+            go.Scattergl(
+                x=x,
+                y=expected_c,
+                mode="lines",
+                name="expected",
+                line={"color": MUTED, "width": 1.5, "dash": "dash"},
+            )
+        )
+    fig.add_trace(
+        go.Scattergl(
+            x=x, y=measured_c, mode="lines", name=channel, line={"color": INK, "width": 1.5}
+        )
+    )
+    if expected_c is not None and residual_limit_c is not None:
+        hot = (measured_c - expected_c) > residual_limit_c
+        if hot.any():
+            fig.add_trace(
+                go.Scattergl(
+                    x=x[hot],
+                    y=measured_c[hot],
+                    mode="markers",
+                    name="above expected",
+                    marker={"color": ABNORMAL, "size": 5},
+                )
+            )
+    if at_ns is not None:
+        fig.add_vline(x=np.datetime64(int(at_ns), "ns"), line={"color": INK, "dash": "dot"})
+    fig.update_yaxes(title="°C")
+    fig = base_layout(fig, title)
+    fig.update_layout(showlegend=True, legend={"orientation": "h", "y": -0.25, "x": 0})
+    return fig
+
+
+def residual_summary(measured_c: Sequence[float], expected_c: Sequence[float]) -> float:
+    """The latest residual (measured minus expected), °C."""
+    return float(measured_c[-1] - expected_c[-1])

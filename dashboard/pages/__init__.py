@@ -1,0 +1,1 @@
+"""One module per page: ``register_page``, ``layout()`` and that page's callbacks."""

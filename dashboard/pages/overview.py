@@ -1,0 +1,113 @@
+"""Plant overview: every asset's health by area, worst first; alarm counts; data health."""
+
+from __future__ import annotations
+
+import dash
+from dash import Input, Output, callback, dcc, html
+
+from dashboard.components import fmt_age, notice
+from dashboard.context import current, current_user
+from dashboard.data.live import plant_overview
+from dashboard.data.overview import Overview, Tile
+
+dash.register_page(__name__, path="/", title="plantwatch: overview", order=0)
+
+CACHE_TTL_S = 1.0
+
+
+def _overview() -> Overview | None:
+    ctx, user = current(), current_user()
+    if user is None:
+        return None
+    return ctx.cached(
+        "overview", CACHE_TTL_S, lambda: plant_overview(ctx.plant, ctx.api, ctx.store, user.token)
+    )
+
+
+def layout(**_query: str) -> html.Div:
+    ctx = current()
+    return html.Div(
+        [
+            html.Div(body(_overview()), id="overview-body"),
+            dcc.Interval(id="overview-tick", interval=int(ctx.refresh_s * 1000)),
+        ]
+    )
+
+
+@callback(
+    Output("overview-body", "children"),
+    Input("overview-tick", "n_intervals"),
+    prevent_initial_call=True,
+)
+def refresh(_n: int) -> list:
+    return body(_overview())
+
+
+def body(ov: Overview | None) -> list:
+    if ov is None:
+        return [notice("Not logged in.", kind="error")]
+    out: list = []
+    if ov.data_health.sources_down:
+        out.append(notice("Not reachable: " + ", ".join(ov.data_health.sources_down), kind="error"))
+    if ov.floods:
+        out.append(notice("ALARM FLOOD in " + ", ".join(ov.floods), kind="flood"))
+    out += [_counts(ov), _data_health(ov), _grid(ov)]
+    return out
+
+
+def _counts(ov: Overview) -> html.Div:
+    boxes = [
+        html.A(
+            [html.Span(str(n), className="count-n"), html.Span(p, className="count-label")],
+            href=f"/alarms?priority={p}",
+            className=f"count-box {'p-' + p if n else 'zero'}",
+            id=f"count-{p}",
+        )
+        for p, n in ov.counts_by_priority.items()
+    ]
+    return html.Div([html.H2("Active alarms"), html.Div(boxes, className="counts")])
+
+
+def _data_health(ov: Overview) -> html.Div:
+    dh = ov.data_health
+    silent = len(dh.silent_sensors)
+    first = ", ".join(f"{a}/{m}" for a, m in dh.silent_sensors[:6])
+    lag = "no scores yet" if dh.lag_s is None else fmt_age(dh.lag_s)
+    dl = "unknown" if dh.dead_letters is None else str(dh.dead_letters)
+    items = [
+        _strip_item("Silent sensors", str(silent) + (f" ({first})" if silent else ""), silent > 0),
+        _strip_item("Dead letters", dl, bool(dh.dead_letters)),
+        _strip_item("Newest score", lag, dh.lag_s is None or dh.lag_s > 300),
+        _strip_item("Assets", str(ov.n_assets), False),
+    ]
+    return html.Div(items, className="data-health", id="data-health")
+
+
+def _strip_item(label: str, value: str, abnormal: bool) -> html.Span:
+    return html.Span(
+        [html.B(label + ": "), value], className="strip-item" + (" abnormal" if abnormal else "")
+    )
+
+
+def _tile(t: Tile) -> html.A:
+    health = "--" if t.health is None else f"{t.health:.0f}"
+    tip = f"{t.asset}: health {health}" + (f", alarm {t.priority}" if t.priority else "")
+    if t.silent:
+        tip += ", silent: " + "/".join(t.silent)
+    return html.A(
+        f"{t.asset} {health}", href=f"/asset/{t.asset}", className=f"tile {t.status}", title=tip
+    )
+
+
+def _grid(ov: Overview) -> html.Div:
+    sections = [
+        html.Section(
+            [
+                html.H3(f"{b.name} ({len(b.tiles)} assets, {b.abnormal} abnormal)"),
+                html.Div([_tile(t) for t in b.tiles], className="tiles"),
+            ],
+            className="area",
+        )
+        for b in ov.areas
+    ]
+    return html.Div(sections, id="asset-grid", **{"data-assets": str(ov.n_assets)})
