@@ -1,0 +1,92 @@
+"""The model's settings: input shapes, architecture and training, validated at the boundary.
+
+Loaded from the ``[model]`` and ``[train]`` sections of a TOML file (``plantwatch train --config``);
+every field has a default, so an empty file is a valid config. The resolved config is saved in
+every model directory, so a model is always scored with the shapes it was trained with.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from pydantic import Field, ValidationError
+
+from plant.config import ConfigError
+from plant.config.base import Section
+from plant.config.load import format_errors
+
+
+class InputConfig(Section):
+    """Fixed shapes of the model's input batch (models/batch.py)."""
+
+    vibration_samples: int = Field(default=8192, ge=256, le=262_144, description="crop/pad length")
+    vibration_channels: int = Field(default=3, ge=1, le=8, description="axes kept (crop/pad)")
+    max_order: float = Field(default=16.0, gt=1, le=200, description="order axis upper bound")
+    order_bins: int = Field(default=256, ge=16, le=4096, description="bins on the order axis")
+    envelope_band_hz: tuple[float, float] = Field(
+        default=(1000.0, 6000.0), description="band demodulated for the envelope spectrum, Hz"
+    )
+    thermal_points: int = Field(default=32, ge=4, le=1024, description="thermal samples kept")
+    thermal_probes: int = Field(default=4, ge=1, le=32, description="probes kept (crop/pad)")
+    image_size: int = Field(default=64, ge=16, le=512, description="square image side, pixels")
+    note_tokens: int = Field(default=128, ge=8, le=2048, description="hashed n-gram ids kept")
+    note_vocab: int = Field(default=8192, ge=256, le=1_048_576, description="hash buckets")
+    note_ngram: int = Field(default=3, ge=1, le=8, description="byte n-gram length")
+
+
+class ArchConfig(Section):
+    """Widths and depths of the encoders and the fusion block."""
+
+    width: int = Field(default=32, ge=8, le=1024, description="shared token width")
+    latents: int = Field(default=4, ge=1, le=64, description="mid-fusion latent tokens")
+    heads: int = Field(default=4, ge=1, le=16, description="attention heads")
+    vibration_tokens: int = Field(default=8, ge=1, le=256)
+    thermal_tokens: int = Field(default=4, ge=1, le=256)
+    note_pool_tokens: int = Field(default=4, ge=1, le=64)
+
+
+class TrainConfig(Section):
+    """Optimisation and objectives (models/train.py)."""
+
+    epochs: int = Field(default=12, ge=1, le=10_000)
+    batch_size: int = Field(default=128, ge=2, le=65_536)
+    learning_rate: float = Field(default=2e-3, gt=0, le=1)
+    weight_decay: float = Field(default=1e-4, ge=0, le=1)
+    modality_dropout: float = Field(default=0.25, ge=0, lt=1, description="per present modality")
+    late_weight: float = Field(default=1.0, ge=0, description="per-modality head losses")
+    fault_class_weight: float = Field(default=0.5, ge=0)
+    alignment_weight: float = Field(default=0.1, ge=0, description="cross-modal InfoNCE")
+    normal_weight: float = Field(default=0.1, ge=0, description="normal-behaviour compactness")
+    seed: int = Field(default=0, ge=0)
+    test_asset_fraction: float = Field(default=0.25, gt=0, lt=1)
+    test_period_fraction: float = Field(default=0.3, gt=0, lt=1, description="last part of time")
+    val_fraction: float = Field(default=0.15, gt=0, lt=1, description="of training assets")
+    interval_s: float = Field(default=1800.0, gt=0, description="window spacing for training")
+    max_windows: int = Field(default=40_000, ge=16, description="cap on cached training windows")
+
+
+class ModelConfig(Section):
+    inputs: InputConfig = InputConfig()
+    arch: ArchConfig = ArchConfig()
+    train: TrainConfig = TrainConfig()
+    buckets: tuple[int, ...] = Field(
+        default=(1, 8, 64, 256, 1024), description="batch sizes compiled for scoring"
+    )
+
+
+def load_model_config(path: str | Path | None, **train_overrides: object) -> ModelConfig:
+    """Read a model TOML (or the defaults); ``train_overrides`` replace ``[train]`` fields."""
+    raw: dict = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read model config: {exc}") from None
+    over = {k: v for k, v in train_overrides.items() if v is not None}
+    if over:
+        raw.setdefault("train", {}).update(over)
+    try:
+        return ModelConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_errors(exc, raw, str(path or "<defaults>"))) from None

@@ -1,0 +1,108 @@
+"""One encoder per modality, each emitting tokens of the shared width ``d``.
+
+Inputs are the model's feature arrays (models/model.py ``Features``); shapes are in comments.
+Encoders read every row, present or not; fusion replaces the tokens of an absent modality with that
+modality's learned missing token, so an absent slot never reaches the scores.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from models.config import ArchConfig, InputConfig
+
+
+def _pool_tokens(x: jax.Array, n_tokens: int) -> jax.Array:
+    """(B, L, d) -> (B, n_tokens, d) by averaging consecutive groups (L divisible or cropped)."""
+    b, length, d = x.shape
+    n = max(1, min(n_tokens, length))
+    group = length // n
+    return x[:, : group * n].reshape(b, n, group, d).mean(2)
+
+
+class VibrationEncoder(nnx.Module):
+    """1-D convs over the order / envelope-order / band spectra of all axes."""
+
+    def __init__(self, inp: InputConfig, arch: ArchConfig, rngs: nnx.Rngs):
+        c, d = inp.vibration_channels * 3, arch.width
+        self.conv1 = nnx.Conv(c, d, kernel_size=7, strides=2, rngs=rngs)
+        self.conv2 = nnx.Conv(d, d, kernel_size=5, strides=2, rngs=rngs)
+        self.n_tokens = arch.vibration_tokens
+        self.pos = nnx.Param(0.02 * jax.random.normal(rngs.params(), (self.n_tokens, d)))
+
+    def __call__(self, feats: jax.Array) -> jax.Array:
+        b, c, r, k = feats.shape  # (B, C, 3, K) standardised log amplitudes
+        x = feats.reshape(b, c * r, k).transpose(0, 2, 1)  # (B, K, C*3)
+        x = nnx.gelu(self.conv1(x))  # (B, K/2, d)
+        x = nnx.gelu(self.conv2(x))  # (B, K/4, d)
+        return _pool_tokens(x, self.n_tokens) + self.pos[...]  # (B, Tv, d)
+
+
+class ThermalEncoder(nnx.Module):
+    """A small 1-D conv over the residual from the normal-behaviour model, with its context."""
+
+    def __init__(self, inp: InputConfig, arch: ArchConfig, rngs: nnx.Rngs):
+        c, d = 2 * inp.thermal_probes + 4, arch.width
+        self.conv1 = nnx.Conv(c, d, kernel_size=5, rngs=rngs)
+        self.conv2 = nnx.Conv(d, d, kernel_size=5, strides=2, rngs=rngs)
+        self.n_tokens = arch.thermal_tokens
+        self.pos = nnx.Param(0.02 * jax.random.normal(rngs.params(), (self.n_tokens, d)))
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        x = nnx.gelu(self.conv1(x))  # (B, T, d) from (B, T, 2P + 4)
+        x = nnx.gelu(self.conv2(x))  # (B, T/2, d)
+        return _pool_tokens(x, self.n_tokens) + self.pos[...]  # (B, Tt, d)
+
+
+class CameraEncoder(nnx.Module):
+    """A small CNN; each cell of its last feature map is a patch token (saliency falls out)."""
+
+    def __init__(self, inp: InputConfig, arch: ArchConfig, rngs: nnx.Rngs):
+        d = arch.width
+        self.conv1 = nnx.Conv(3, 16, kernel_size=(3, 3), strides=2, rngs=rngs)
+        self.conv2 = nnx.Conv(16, 32, kernel_size=(3, 3), strides=2, rngs=rngs)
+        self.conv3 = nnx.Conv(32, d, kernel_size=(3, 3), strides=2, rngs=rngs)
+        side = -(-inp.image_size // 8)
+        self.grid = side
+        self.pos = nnx.Param(0.02 * jax.random.normal(rngs.params(), (side * side, d)))
+
+    def __call__(self, image: jax.Array) -> jax.Array:
+        x = image.astype(jnp.float32) / 255.0 - 0.5  # (B, S, S, 3)
+        x = nnx.gelu(self.conv1(x))  # (B, S/2, S/2, 16)
+        x = nnx.gelu(self.conv2(x))  # (B, S/4, S/4, 32)
+        x = nnx.gelu(self.conv3(x))  # (B, S/8, S/8, d)
+        b, h, w, d = x.shape
+        return x.reshape(b, h * w, d) + self.pos[...]  # (B, G*G, d) patch tokens
+
+
+class NotesEncoder(nnx.Module):
+    """Hashed n-gram embeddings, one transformer layer, attention pooling to a few tokens."""
+
+    def __init__(self, inp: InputConfig, arch: ArchConfig, rngs: nnx.Rngs):
+        d, h = arch.width, arch.heads
+        self.embed = nnx.Embed(inp.note_vocab, d, rngs=rngs)
+        self.pos = nnx.Param(0.02 * jax.random.normal(rngs.params(), (inp.note_tokens, d)))
+        self.attn = nnx.MultiHeadAttention(h, d, decode=False, rngs=rngs)
+        self.norm1 = nnx.LayerNorm(d, rngs=rngs)
+        self.norm2 = nnx.LayerNorm(d, rngs=rngs)
+        self.mlp1 = nnx.Linear(d, 2 * d, rngs=rngs)
+        self.mlp2 = nnx.Linear(2 * d, d, rngs=rngs)
+        n = arch.note_pool_tokens
+        self.queries = nnx.Param(0.02 * jax.random.normal(rngs.params(), (n, d)))
+        self.pool = nnx.MultiHeadAttention(h, d, decode=False, rngs=rngs)
+
+    def __call__(self, ids: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """(B, L) ids -> (B, Tn, d) tokens and (B, L) per-token pooling weight (attribution)."""
+        valid = ids > 0
+        empty = ~valid.any(-1, keepdims=True)
+        valid = valid.at[:, 0].set(valid[:, 0] | empty[:, 0])  # keep one key: no all-masked row
+        x = self.embed(ids) + self.pos[...]  # (B, L, d)
+        key_mask = valid[:, None, None, :]
+        x = x + self.attn(self.norm1(x), mask=key_mask)
+        x = x + self.mlp2(nnx.gelu(self.mlp1(self.norm2(x))))
+        q = jnp.broadcast_to(self.queries[...], (ids.shape[0], *self.queries.shape))
+        tokens = self.pool(q, x, mask=key_mask)  # (B, Tn, d)
+        weight = jnp.where(valid, jnp.linalg.norm(x, axis=-1), 0.0)
+        return tokens, weight / jnp.maximum(weight.sum(-1, keepdims=True), 1e-6)

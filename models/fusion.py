@@ -1,0 +1,107 @@
+"""Hybrid fusion: late per-modality heads beside a latent-token mid-fusion block, and a gate.
+
+- late: each modality's tokens -> its own anomaly logit (kept for missing-modality robustness and
+  for the per-modality scores the dashboard shows);
+- mid: a few learned latent tokens cross-attend to every present token (key mask), then
+  self-attend; an absent modality contributes only its learned missing token;
+- gate: softmax weights over the 4 late logits and the mid logit, conditioned on the presence mask
+  and the asset type; absent modalities get weight 0.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from models.config import ArchConfig
+
+N_MODALITIES = 4
+
+
+class LateHead(nnx.Module):
+    def __init__(self, d: int, rngs: nnx.Rngs):
+        self.norm = nnx.LayerNorm(d, rngs=rngs)
+        self.hidden = nnx.Linear(d, d, rngs=rngs)
+        self.out = nnx.Linear(d, 1, rngs=rngs)
+
+    def __call__(self, tokens: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """(B, T, d) -> logit (B,) and pooled embedding (B, d)."""
+        pooled = self.norm(tokens).mean(1)
+        return self.out(nnx.gelu(self.hidden(pooled)))[:, 0], pooled
+
+
+class MidFusion(nnx.Module):
+    """Perceiver-style bottleneck: latents cross-attend to all tokens, then self-attend."""
+
+    def __init__(self, arch: ArchConfig, rngs: nnx.Rngs):
+        d, h = arch.width, arch.heads
+        self.latents = nnx.Param(0.02 * jax.random.normal(rngs.params(), (arch.latents, d)))
+        self.norm_kv = nnx.LayerNorm(d, rngs=rngs)
+        self.cross = nnx.MultiHeadAttention(h, d, decode=False, rngs=rngs)
+        self.norm_s = nnx.LayerNorm(d, rngs=rngs)
+        self.self_attn = nnx.MultiHeadAttention(h, d, decode=False, rngs=rngs)
+        self.norm_m = nnx.LayerNorm(d, rngs=rngs)
+        self.mlp1 = nnx.Linear(d, 2 * d, rngs=rngs)
+        self.mlp2 = nnx.Linear(2 * d, d, rngs=rngs)
+
+    def __call__(self, tokens: jax.Array, key_mask: jax.Array) -> jax.Array:
+        """tokens (B, N, d), key_mask (B, N) -> pooled latent (B, d)."""
+        b = tokens.shape[0]
+        q = jnp.broadcast_to(self.latents[...], (b, *self.latents.shape))  # (B, L, d)
+        kv = self.norm_kv(tokens)
+        x = q + self.cross(q, kv, mask=key_mask[:, None, None, :])
+        x = x + self.self_attn(self.norm_s(x))
+        x = x + self.mlp2(nnx.gelu(self.mlp1(self.norm_m(x))))
+        return x.mean(1)
+
+
+class HybridFusion(nnx.Module):
+    def __init__(self, arch: ArchConfig, n_types: int, n_classes: int, rngs: nnx.Rngs):
+        d = arch.width
+        self.late = nnx.List([LateHead(d, rngs) for _ in range(N_MODALITIES)])
+        self.missing = nnx.Param(0.02 * jax.random.normal(rngs.params(), (N_MODALITIES, d)))
+        self.modality_embed = nnx.Param(0.02 * jax.random.normal(rngs.params(), (N_MODALITIES, d)))
+        self.mid = MidFusion(arch, rngs)
+        self.mid_head = nnx.Linear(d, 1, rngs=rngs)
+        self.fault_head = nnx.Linear(d, n_classes, rngs=rngs)
+        self.type_embed = nnx.Embed(n_types, 8, rngs=rngs)
+        self.gate1 = nnx.Linear(N_MODALITIES + 8, 16, rngs=rngs)
+        self.gate2 = nnx.Linear(16, N_MODALITIES + 1, rngs=rngs)
+
+    def __call__(
+        self, tokens: tuple[jax.Array, ...], present: jax.Array, asset_type: jax.Array
+    ) -> tuple[jax.Array, dict]:
+        """tokens: per modality (B, T_m, d); present (B, 4) bool -> score (B,), aux."""
+        filled, masks, late, pooled = [], [], [], []
+        for m, tok in enumerate(tokens):
+            here = present[:, m]  # (B,)
+            miss = jnp.broadcast_to(self.missing[m], tok.shape)
+            tok = jnp.where(here[:, None, None], tok, miss) + self.modality_embed[m]
+            first = jnp.arange(tok.shape[1]) == 0
+            masks.append(here[:, None] | first[None, :])  # absent: only its missing token
+            logit, emb = self.late[m](tok)
+            filled.append(tok)
+            late.append(logit)
+            pooled.append(emb)
+        all_tokens = jnp.concatenate(filled, 1)  # (B, N, d)
+        z = self.mid(all_tokens, jnp.concatenate(masks, 1))  # (B, d)
+        mid = self.mid_head(z)[:, 0]
+        late_scores = jnp.stack(late, 1)  # (B, 4)
+        gate = self._gate(present, asset_type)  # (B, 5)
+        score = (gate[:, :N_MODALITIES] * late_scores).sum(1) + gate[:, N_MODALITIES] * mid
+        aux = {
+            "late_scores": late_scores,
+            "mid_score": mid,
+            "gate": gate,
+            "fault_logits": self.fault_head(z),
+            "embeddings": jnp.stack(pooled, 1),  # (B, 4, d) for cross-modal alignment
+            "latent": z,
+        }
+        return score, aux
+
+    def _gate(self, present: jax.Array, asset_type: jax.Array) -> jax.Array:
+        g_in = jnp.concatenate([present.astype(jnp.float32), self.type_embed(asset_type)], -1)
+        logits = self.gate2(nnx.gelu(self.gate1(g_in)))  # (B, 5)
+        valid = jnp.concatenate([present, jnp.ones_like(present[:, :1])], -1)
+        return jax.nn.softmax(jnp.where(valid, logits, -1e9), -1)
