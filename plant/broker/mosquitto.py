@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -122,7 +123,9 @@ class MosquittoBroker:
         """Write the config, start Mosquitto and wait until it accepts connections."""
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.conf_path.write_text(render_config(self.settings))
-        self.proc = subprocess.Popen([self.exe, "-c", str(self.conf_path)])
+        self.proc = subprocess.Popen(
+            [self.exe, "-c", str(self.conf_path)], preexec_fn=die_with_parent
+        )
         log.info("mosquitto started, PID %s, config %s", self.proc.pid, self.conf_path)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -165,3 +168,18 @@ def _accepts(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
         s.settimeout(0.5)
         return s.connect_ex((host, port)) == 0
+
+
+def die_with_parent() -> None:
+    """In a child, before exec: have Linux send SIGTERM when the parent dies (else a no-op).
+
+    A broker or service started by ``plantwatch broker``/``demo`` then never outlives it, even
+    when the parent is killed with SIGKILL and cannot stop its children itself.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
