@@ -1,0 +1,291 @@
+"""The ingest service: MQTT readings -> validated, deduplicated, durable in the store.
+
+One worker process = one MQTT session (client id ``ingest-<worker>``, persistent, QoS 1, a
+shared subscription so several workers split the load) and one write-ahead log
+(``<store>/_wal/<worker>``). Per batch, on the worker thread::
+
+    validate (dead letters with reasons) -> redact notes -> drop known keys (dedup index)
+    -> WAL append -> fsync (readings and dead letters) -> commit keys -> acknowledge, in order
+
+Nothing is acknowledged before it is durable, so a kill -9 at any instant loses nothing: the
+broker redelivers what was not acknowledged and the dedup index recognises what was already
+written. When the disk is full or the store fails, the batch is kept, nothing is acknowledged
+(the broker stops sending once ``receive_maximum`` messages are unacknowledged and queues the
+rest), the reason is logged and exported, and the batch is retried with back-off until it
+succeeds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import logging
+import os
+import queue
+import threading
+import time
+from pathlib import Path
+
+from ingest.consumer import Consumer, Message
+from ingest.deadletter import DeadLetterLog
+from ingest.dedupe import DedupIndex, Key
+from ingest.metrics import IngestMetrics, MetricsServer, write_snapshot
+from ingest.redact import redact, redact_author
+from ingest.store.checkpoint import BackgroundFlusher
+from ingest.store.layout import WAL
+from ingest.store.records import DeadLetter
+from ingest.store.wal import WriteAheadLog
+from ingest.validate import Accepted, Validator
+from plant import codec, topics
+from plant.config import PlantConfig
+from plant.mqtt import BrokerUrl
+from plant.readings import OperatorNote
+
+log = logging.getLogger(__name__)
+
+DEAD_LETTER_FLUSH_S = 30.0  # dead letters are durable in their log at once; Parquet follows
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Good:
+    message: Message
+    key: Key
+    ts_ns: int
+    payload: bytes  # what goes into the WAL (a note re-encoded after redaction)
+
+
+class StoreUnavailableError(RuntimeError):
+    """The store cannot take the batch now (disk full, I/O error, locked index)."""
+
+
+class BatchWriter:
+    """The durable half of a worker, without MQTT: testable on its own."""
+
+    def __init__(self, plant: PlantConfig, store_root: str | Path, worker: str) -> None:
+        self.root = Path(store_root)
+        self.worker = worker
+        self.validator = Validator(plant)
+        self.metrics = IngestMetrics(worker)
+        self.dedup = DedupIndex(self.root)
+        self.wal_dir = self.root / WAL / worker
+        self.wal = WriteAheadLog(self.wal_dir)
+        self.dead = DeadLetterLog(self.root, worker)
+        self.reindex()
+
+    def reindex(self) -> int:
+        """Put the keys of every reading in our WAL into the dedup index (start-up, after errors).
+
+        Covers a crash between the WAL fsync and the key commit: the WAL copy is the one kept,
+        the redelivered copy is then recognised as a duplicate.
+        """
+        entries = []
+        for rec in self.wal.replay():
+            res = self.validator.check(rec.topic, rec.payload, rec.arrival_ns)
+            if isinstance(res, Accepted):
+                entries.append((res.reading.header.dedup_key, res.reading.header.ts_ns))
+        added = self.dedup.commit(entries)
+        if added:
+            log.warning("re-indexed %d readings found in the WAL but not in the dedup index", added)
+        return added
+
+    def write(self, batch: list[Message]) -> None:
+        """Make ``batch`` durable (readings or dead letters); raise StoreUnavailableError if not."""
+        self.metrics.on_received(len(batch), sum(len(m.payload) for m in batch))
+        good, dead = self._classify(batch)
+        try:
+            known = self.dedup.known([g.key for g in good]) if good else set()
+            fresh, seen = [], set(known)
+            for g in good:
+                if g.key not in seen:
+                    seen.add(g.key)
+                    fresh.append(g)
+            for g in fresh:
+                self.wal.append(g.message.topic, g.payload, g.message.arrival_ns)
+            for letter in dead:
+                self.dead.append(letter)
+            self.wal.sync()
+            self.dead.sync()
+            self.dedup.commit([(g.key, g.ts_ns) for g in fresh])
+        except Exception as exc:  # OSError (ENOSPC, EIO), sqlite3 errors: keep the batch
+            self._recover_after(exc)
+            raise StoreUnavailableError(f"{type(exc).__name__}: {exc}") from exc
+        for letter in dead:
+            self.metrics.on_dead_letter(letter.reason)
+        now = time.time_ns()
+        headers = [(*g.key, g.ts_ns, g.message.arrival_ns) for g in fresh]
+        lag = now - min(m.arrival_ns for m in batch)
+        self.metrics.on_stored(
+            headers, sum(len(g.payload) for g in fresh), len(good) - len(fresh), lag
+        )
+
+    def _classify(self, batch: list[Message]) -> tuple[list[_Good], list[DeadLetter]]:
+        good, dead = [], []
+        for m in batch:
+            res = self.validator.check(m.topic, m.payload, m.arrival_ns)
+            if isinstance(res, Accepted):
+                r, payload = res.reading, m.payload
+                if isinstance(r, OperatorNote):
+                    r = OperatorNote(r.header, redact(r.text).text, redact_author(r.author))
+                    payload = codec.encode(r)
+                good.append(_Good(m, r.header.dedup_key, r.header.ts_ns, payload))
+            else:
+                dead.append(DeadLetter(m.topic, m.payload, m.arrival_ns, res.reason, res.detail))
+        return good, dead
+
+    def _recover_after(self, exc: Exception) -> None:
+        log.error("store write failed, batch kept and not acknowledged: %s", exc)
+        for name, reopen in (("WAL", self._reopen_wal), ("dead letters", self.dead.reopen)):
+            try:
+                reopen()
+            except Exception as again:
+                log.error("reopening the %s failed too: %s", name, again)
+        try:
+            self.reindex()
+        except Exception as again:
+            log.error("re-indexing after the failure failed: %s", again)
+
+    def _reopen_wal(self) -> None:
+        try:
+            self.wal.close()
+        except OSError as exc:
+            log.warning("closing the WAL after an error: %s", exc)
+        self.wal = WriteAheadLog(self.wal_dir, segment_bytes=self.wal.segment_bytes)
+
+    def close(self) -> None:
+        self.wal.close()
+        self.dead.close()
+        self.dedup.close()
+
+
+class IngestService:
+    """A worker: a :class:`Consumer` feeding a :class:`BatchWriter`, plus metrics."""
+
+    def __init__(
+        self,
+        plant: PlantConfig,
+        store_root: str | Path,
+        *,
+        broker: str | None = None,
+        worker: str = "w0",
+        password: str | None = None,
+        metrics_port: int | None = None,
+        flush_interval_s: float = 10.0,
+    ) -> None:
+        self.plant = plant
+        self.limits = plant.ingest
+        self.root = Path(store_root)
+        self.worker = topics.check_id("worker", worker)
+        self._lock_file = _exclusive(self.root / "_ingest" / f"{worker}.lock")
+        self.writer = BatchWriter(plant, self.root, worker)
+        self.metrics = self.writer.metrics
+        self.consumer = Consumer(
+            BrokerUrl.parse(broker or plant.broker.url),
+            f"ingest-{worker}",
+            topic_filter=topics.shared(self.limits.group, topics.readings_filter()),
+            password=password,
+            qos=max(1, plant.broker.qos),
+            session_expiry_s=self.limits.session_expiry_s,
+            receive_maximum=self.limits.receive_maximum,
+        )
+        self.server = (
+            MetricsServer(self.metrics, metrics_port) if metrics_port is not None else None
+        )
+        self.snapshot_path = self.root / "_ingest" / f"metrics-{worker}.json"
+        self.flusher = BackgroundFlusher(self.writer.wal, self.root, interval_s=flush_interval_s)
+
+    def run(self, stop: threading.Event) -> None:
+        """Consume until ``stop`` is set; then write what is in hand and disconnect."""
+        self.flusher.start()
+        self.consumer.start()
+        next_snapshot = next_flush = 0.0
+        try:
+            while not stop.is_set():
+                batch = self._next_batch(stop)
+                if batch:
+                    self._write_until_durable(batch, stop)
+                now = time.monotonic()
+                if now >= next_snapshot:
+                    self._publish_metrics()
+                    next_snapshot = now + self.limits.metrics_interval_s
+                if now >= next_flush:
+                    self._flush_dead_letters()
+                    next_flush = now + DEAD_LETTER_FLUSH_S
+        finally:
+            self.consumer.stop()
+            self._stop_flusher()
+            self._publish_metrics()
+            self._flush_dead_letters()
+            self.writer.close()
+            if self.server:
+                self.server.close()
+
+    def _next_batch(self, stop: threading.Event) -> list[Message]:
+        inbox = self.consumer.inbox
+        try:
+            batch = [inbox.get(timeout=0.2)]
+        except queue.Empty:
+            return []
+        deadline = time.monotonic() + self.limits.batch_wait_ms / 1000
+        while len(batch) < self.limits.batch_max:
+            try:
+                batch.append(inbox.get_nowait())
+            except queue.Empty:
+                if time.monotonic() >= deadline or stop.is_set():
+                    break
+                time.sleep(0.0005)
+        return batch
+
+    def _write_until_durable(self, batch: list[Message], stop: threading.Event) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                self.writer.write(batch)
+                self.flusher.wal = self.writer.wal  # the writer reopens its WAL after errors
+                break
+            except StoreUnavailableError as exc:
+                self.metrics.on_backpressure(str(exc))
+                log.warning(
+                    "back-pressure: not acknowledging %d messages (%s); retry in %.1f s",
+                    len(batch),
+                    exc,
+                    backoff,
+                )
+                if stop.wait(backoff):
+                    return  # unacknowledged: the broker redelivers after a restart
+                backoff = min(backoff * 2, 5.0)
+        if self.metrics.backpressure_reason:
+            log.info("store writable again: consuming")
+            self.metrics.clear_backpressure()
+        self.consumer.ack(batch)
+
+    def _publish_metrics(self) -> None:
+        try:
+            write_snapshot(self.metrics.snapshot(), self.snapshot_path)
+        except OSError as exc:
+            log.warning("could not write the metrics snapshot %s: %s", self.snapshot_path, exc)
+
+    def _stop_flusher(self) -> None:
+        try:
+            self.flusher.stop(final_flush=True)
+        except Exception as exc:
+            log.warning("final checkpoint failed; the WAL keeps the readings: %s", exc)
+
+    def _flush_dead_letters(self) -> None:
+        try:
+            self.writer.dead.flush()
+        except Exception as exc:
+            log.warning("dead letters stay in their log until the next flush: %s", exc)
+
+
+def _exclusive(path: Path) -> object:
+    """Hold an exclusive lock on ``path`` for the process's life: one process per worker id."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    f = open(path, "a+")  # noqa: SIM115 (kept open: the lock lives as long as the file)
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.close()
+        raise RuntimeError(f"another ingest process holds worker lock {path}") from None
+    f.write(f"{os.getpid()}\n")
+    f.flush()
+    return f
