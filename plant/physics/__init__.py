@@ -1,0 +1,1 @@
+"""Vibration physics: bearing and gear frequencies, envelope analysis, ISO 20816 severity."""
