@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from plant.alarms import AlarmEngine
@@ -14,8 +15,13 @@ S = 1_000_000_000
 T0 = 1_795_000_000 * S  # a fixed UTC time in 2026
 
 
+@functools.cache
+def _demo() -> PlantConfig:
+    return load_config(REPO / "configs" / "plant.toml")
+
+
 def demo_plant(**alarms: object) -> PlantConfig:
-    config = load_config(REPO / "configs" / "plant.toml")
+    config = _demo()
     if alarms:
         raw = config.model_dump(mode="json")
         raw["alarms"].update(alarms)
