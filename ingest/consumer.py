@@ -68,6 +68,9 @@ class Consumer:
             availability_component=client_id,
             manual_ack=True,
         )
+        # Come back fast after a broker restart: Mosquitto 2.0.11 does not restore shared
+        # subscriptions from persistence, so until we subscribe again nobody receives readings.
+        self.client.reconnect_delay_set(min_delay=0.1, max_delay=2)
         self._online = self.client.on_connect
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect

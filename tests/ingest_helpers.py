@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -81,30 +81,67 @@ def _reading(s, h: Header, i: int, rng, vibration_every: int):
     return None
 
 
+NO_MATCHING_SUBSCRIBERS = 16  # MQTT 5 PUBACK reason 0x10: accepted, but nobody received it
+
+
 class Publisher:
-    """QoS 1 publisher; ``acknowledged()`` = keys whose PUBACK came back from the broker."""
+    """QoS 1 publisher that records each PUBACK's reason code.
+
+    ``acknowledged()``: keys the broker acknowledged as delivered (reason 0). A PUBACK with
+    "no matching subscribers" (Mosquitto 2.0.11 answers that while a shared subscription is not
+    yet restored after a restart) is not a delivery: ``republish_unmatched`` sends those again,
+    as a careful gateway does.
+    """
 
     def __init__(self, url: str, client_id: str = "test-publisher") -> None:
         self.client = make_client(BrokerUrl.parse(url), client_id=client_id, max_inflight=200)
+        self.client.on_publish = self._on_publish
         connect(self.client, BrokerUrl.parse(url))
-        self.sent: list[tuple[mqtt.MQTTMessageInfo, tuple]] = []
+        self.items: list[tuple] = []
+        self._infos: list[mqtt.MQTTMessageInfo] = []
+        self._by_mid: dict[int, list[int]] = defaultdict(list)  # mid -> item indices, in order
+        self._acks: list[tuple[int, int]] = []  # (mid, reason code), appended by paho's thread
+
+    def _on_publish(self, c: object, u: object, mid: int, rc: object, p: object) -> None:
+        self._acks.append((mid, int(getattr(rc, "value", rc))))
 
     def publish(self, items, rate_per_s: float | None = None) -> None:
         t0 = time.monotonic()
-        for n, (topic, payload, key) in enumerate(items):
-            self.sent.append((self.client.publish(topic, payload, qos=1), key))
+        for n, item in enumerate(items):
+            self._send(item)
             if rate_per_s:
                 ahead = t0 + n / rate_per_s - time.monotonic()
                 if ahead > 0:
                     time.sleep(ahead)
 
+    def _send(self, item: tuple) -> None:
+        info = self.client.publish(item[0], item[1], qos=1)
+        self._by_mid[info.mid].append(len(self.items))
+        self.items.append(item)
+        self._infos.append(info)
+
     def wait_all(self, timeout_s: float = 30.0) -> None:
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and not all(i.is_published() for i, _ in self.sent):
+        while time.monotonic() < deadline and len(self._acks) < len(self.items):
             time.sleep(0.05)
 
+    def reasons(self) -> list[int | None]:
+        """The PUBACK reason code of each published item (None: not acknowledged)."""
+        out: list[int | None] = [None] * len(self.items)
+        queues = {mid: list(idx) for mid, idx in self._by_mid.items()}
+        for mid, rc in list(self._acks):
+            if queues.get(mid):
+                out[queues[mid].pop(0)] = rc
+        return out
+
     def acknowledged(self) -> list[tuple]:
-        return [k for info, k in self.sent if info.is_published()]
+        return [self.items[i][2] for i, rc in enumerate(self.reasons()) if rc == 0]
+
+    def republish_unmatched(self) -> int:
+        unmatched = [self.items[i] for i, rc in enumerate(self.reasons()) if rc == 16]
+        for item in unmatched:
+            self._send(item)
+        return len(unmatched)
 
     def close(self) -> None:
         self.client.disconnect()
