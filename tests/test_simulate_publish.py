@@ -35,7 +35,15 @@ PLANT = load_config(REPO / "configs" / "plant.toml")
 class Collector:
     """A subscriber to every reading (and availability), recording (topic, payload) in order."""
 
-    def __init__(self, url: str, *, v5: bool, client_id: str = "collector", clean: bool = True):
+    def __init__(
+        self,
+        url: str,
+        *,
+        v5: bool,
+        client_id: str = "collector",
+        clean: bool = True,
+        component: str = "simulator",
+    ):
         self.broker = BrokerUrl.parse(url)
         self.messages: list[tuple[str, bytes]] = []
         self.availability: list[bytes] = []
@@ -62,7 +70,7 @@ class Collector:
             self.client.connect(self.broker.host, self.broker.port)
         self.client.loop_start()
         self.client.subscribe(
-            [(topics.readings_filter(), 1), (topics.availability_topic("test-sim"), 1)]
+            [(topics.readings_filter(), 1), (topics.availability_topic(component), 1)]
         )
         assert subscribed.wait(10), "subscription not acknowledged"
 
@@ -125,7 +133,7 @@ def _publish(url: str, readings: list[Reading], window: int = 1000) -> PublishSt
 @pytest.mark.parametrize("broker_kind", ["mosquitto", "embedded_broker"])
 def test_every_published_reading_decodes_to_what_was_sent(request, broker_kind: str) -> None:
     broker = request.getfixturevalue(broker_kind)
-    collector = Collector(broker.url, v5=broker_kind == "mosquitto")
+    collector = Collector(broker.url, v5=broker_kind == "mosquitto", component="test-sim")
     sent = sample_readings(4)
     try:
         stats = _publish(broker.url, sent)

@@ -19,6 +19,7 @@ from plant.broker.publish import AvailabilityPublisher, PublishAbortedError
 from plant.config import PlantConfig
 from plant.mqtt import BrokerUrl
 from plant.readings import Reading
+from plant.sim.plant import PlantSimulator
 
 log = logging.getLogger(__name__)
 
@@ -81,21 +82,34 @@ def paced(
 ) -> Iterator[Reading]:
     """Yield each reading when the wall clock reaches its time (plant time / ``speedup``).
 
-    ``speedup`` 0 means as fast as possible. Stops early once ``stop`` is set. A publisher that
-    falls behind (a slow broker) is not made to skip: it catches up, and the lag is recorded.
+    ``speedup`` 0 means as fast as possible. Stops early once ``stop`` is set. The schedule
+    follows the latest reading time seen, so a reading the simulator delays on purpose (or a
+    skewed sensor clock) goes out at once without counting as lag. A publisher that falls
+    behind (a slow broker) is not made to skip: it catches up, and the lag is recorded.
     """
     t0 = time.monotonic()
+    latest_ns = start_ns
     for r in readings:
         if stop.is_set():
             return
-        if speedup > 0:
-            delay = t0 + (r.header.ts_ns - start_ns) / 1e9 / speedup - time.monotonic()
+        if speedup > 0 and r.header.ts_ns > latest_ns:
+            latest_ns = r.header.ts_ns
+            delay = t0 + (latest_ns - start_ns) / 1e9 / speedup - time.monotonic()
             if delay > 0:
                 if stop.wait(delay):
                     return
             elif stats is not None:
                 stats.lag_s = max(stats.lag_s, -delay)
         yield r
+
+
+def stepped(sim: PlantSimulator, until_ns: int, step_ns: int) -> Iterator[Reading]:
+    """The simulator's readings, generated ``step_ns`` of plant time at a time (bounded memory,
+    first reading out at once); the same readings as one call, held-back ones a little earlier."""
+    now = sim.now_ns
+    while now < until_ns:
+        now = min(until_ns, now + step_ns)
+        yield from sim.readings(now)
 
 
 def publish_readings(
@@ -131,6 +145,7 @@ class LiveSettings:
     component: str = "simulator"
     window: int = 1000
     log_every_s: float = 10.0
+    step_s: float = 10.0  # plant time generated per simulator call
 
 
 FOREVER_S = 100 * 365 * 86_400.0
@@ -147,8 +162,6 @@ def simulate_live(
 
     Returns the counts and whether every message was acknowledged by the broker.
     """
-    from plant.sim.plant import PlantSimulator  # numpy-heavy; imported when used
-
     start_ns = settings.start_ns
     if start_ns is None:
         start_ns = time.time_ns() // 1_000_000_000 * 1_000_000_000
@@ -169,7 +182,8 @@ def simulate_live(
         settings.speedup or "max",
         broker,
     )
-    readings = PlantSimulator(config, settings.seed, start_ns).readings(until_ns)
+    sim = PlantSimulator(config, settings.seed, start_ns)
+    readings = stepped(sim, until_ns, int(settings.step_s * 1e9))
     try:
         publish_readings(
             paced(readings, start_ns, settings.speedup, stop, stats),
