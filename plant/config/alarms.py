@@ -105,7 +105,14 @@ class RouteConfig(Section):
 
     channel: Channel
     min_priority: str = Field(default="low", pattern="^(low|medium|high|critical)$")
-    cooldown_s: float = Field(default=0.0, ge=0, le=7 * 86_400)
+    events: tuple[str, ...] = Field(
+        default=("raised", "flood"),
+        description="which changes to send (raised, cleared, changed, flood, flood_end); "
+        "MQTT always publishes every change, as retained state",
+    )
+    cooldown_s: float = Field(
+        default=0.0, ge=0, le=7 * 86_400, description="per alarm: not sent again within this"
+    )
     url: str | None = Field(default=None, description="webhook: the receiver's URL")
     secret_env: str | None = Field(
         default=None, description="webhook: env var holding the HMAC-SHA256 secret"
@@ -115,6 +122,9 @@ class RouteConfig(Section):
     backoff_s: float = Field(default=0.5, gt=0, le=600, description="first retry delay, doubled")
     smtp_host: str = Field(default="127.0.0.1")
     smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_starttls: bool = Field(default=False, description="email: STARTTLS before login")
+    smtp_user: str | None = Field(default=None, description="email: login user")
+    smtp_password_env: str | None = Field(default=None, description="email: env var, password")
     sender: str = Field(default="plantwatch@localhost")
     recipients: tuple[str, ...] = ()
 
@@ -124,6 +134,9 @@ class RouteConfig(Section):
             raise ValueError("a webhook route needs url")
         if self.channel is Channel.EMAIL and not self.recipients:
             raise ValueError("an email route needs recipients")
+        unknown = set(self.events) - {"raised", "cleared", "changed", "flood", "flood_end"}
+        if unknown:
+            raise ValueError(f"unknown route events {sorted(unknown)}")
         return self
 
 
