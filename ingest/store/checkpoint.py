@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -54,6 +55,9 @@ def decode_record(rec: WalRecord) -> Reading | DeadLetter:
         return decode(t.asset, t.sensor, t.modality, rec.payload)
     except DecodeError as exc:
         return DeadLetter(rec.topic, rec.payload, rec.arrival_ns, exc.reason, exc.detail)
+
+
+_RECENT: weakref.WeakKeyDictionary[WriteAheadLog, RecentKeys] = weakref.WeakKeyDictionary()
 
 
 class RecentKeys:
@@ -137,7 +141,8 @@ def flush_to_store(
     if include_active:
         wal.rotate()
     total = FlushStats()
-    recent = recent or RecentKeys()
+    if recent is None:  # remembered per log, so redeliveries across segments are dropped too
+        recent = _RECENT.setdefault(wal, RecentKeys())
     for seg in wal.segments():
         if not seg.sealed or seg.id <= wal.checkpoint:
             continue
