@@ -33,6 +33,7 @@ from plant.sim.streams import Stream, per_message_normals, substream
 from plant.sim.thermal import ThermalModel, fault_heat_c, measured_c
 
 NS_PER_S = 1_000_000_000
+CHUNK_NS = 3600 * NS_PER_S  # the unit of simulated time computed at once
 GRID_NS = 10 * NS_PER_S  # the context/thermal simulation step (finer if a sensor needs it)
 NOTE_JITTER = 0.4  # notes come +-40 % of a period off their nominal time
 DUPLICATE_AFTER_NS = NS_PER_S
@@ -83,6 +84,7 @@ class AssetSimulator:
         self.note_truth: list[NoteTruth] = []
         self.stuck_seen: dict[tuple[str, str, int], StuckEpisode] = {}
         self._held: dict[tuple[str, str, int], float] = {}
+        self._hour_cache: tuple[int, tuple] | None = None
 
     # ------------------------------------------------------------------ schedule
     def _times(self, s: SensorConfig, j: int, t0: int, t1: int) -> tuple[np.ndarray, np.ndarray]:
@@ -97,8 +99,16 @@ class AssetSimulator:
         inside = (ts >= t0) & (ts < t1)
         return ts[inside], k[inside]
 
-    def chunk(self, t0: int, t1: int) -> list[tuple[int, Reading]]:
-        """This asset's messages in [t0, t1) as (publish_ns, reading), unsorted."""
+    def _hour(self, h: int) -> tuple[np.ndarray, ContextArrays, dict, list[ScheduledFault]]:
+        """Grid, context, true temperatures and active faults of simulation hour ``h``.
+
+        Always whole hours, computed once: array lengths (and so numpy's SIMD rounding) and the
+        thermal state do not depend on where a caller cuts time.
+        """
+        if self._hour_cache is not None and self._hour_cache[0] == h:
+            return self._hour_cache[1]
+        t0 = self.start_ns + h * CHUNK_NS
+        t1 = t0 + CHUNK_NS
         self.faults.extend(t1)
         active = self.faults.active(t0, t1)
         grid_i0 = -(-(t0 - self.start_ns) // self.grid_ns)
@@ -107,6 +117,18 @@ class AssetSimulator:
         maintenance = [(f.episode.failure_ns, f.episode.repair_ns) for f in active]
         ctx = self.context.compute(grid, maintenance)
         temps = {sid: m.advance(ctx, self._heat(m, active, ctx)) for sid, m in self.thermal.items()}
+        self._hour_cache = (h, (grid, ctx, temps, active))
+        return grid, ctx, temps, active
+
+    def chunk(self, t0: int, t1: int) -> list[tuple[int, Reading]]:
+        """This asset's messages in [t0, t1) as (publish_ns, reading), unsorted.
+
+        [t0, t1) lies within one simulation hour; calls come in time order.
+        """
+        h = (t0 - self.start_ns) // CHUNK_NS
+        if t1 > self.start_ns + (h + 1) * CHUNK_NS:
+            raise ValueError(f"chunk [{t0}, {t1}) crosses an hour boundary of the simulation")
+        grid, ctx, temps, active = self._hour(h)
         stuck = self.disorder.stuck(t0, t1)
         for e in stuck:
             self.stuck_seen[(e.sensor, e.channel, e.start_ns)] = e

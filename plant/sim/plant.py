@@ -20,13 +20,12 @@ from collections.abc import Iterator
 from plant.config import PlantConfig
 from plant.labels import FaultEpisode
 from plant.readings import Reading
-from plant.sim.asset import AssetSimulator
+from plant.sim.asset import CHUNK_NS, AssetSimulator
 from plant.sim.faults import FAULT_TABLE
 
 log = logging.getLogger(__name__)
 
 NS_PER_S = 1_000_000_000
-CHUNK_NS = 3600 * NS_PER_S
 
 
 class PlantSimulator:
@@ -103,6 +102,7 @@ class PlantSimulator:
                         "failure_ns": f.episode.failure_ns,
                         "repair_ns": f.episode.repair_ns,
                         "primary": f.episode.primary.value,
+                        "growth_exponent": f.episode.growth_exponent,
                         "visible_in": sorted(m.value for m in f.episode.visible_in),
                         "noted": f.noted,
                     }
