@@ -46,7 +46,7 @@ VIBRATION_FAULTS = frozenset(
 # Calibration (docs/SIMULATOR.md): severity 1 is functional failure.
 IMBALANCE_GAIN = 8.0  # 1x grows to 1 + 8 s times its healthy value
 MISALIGNMENT_GAIN = 5.0  # axial 2x at s = 1, in units of the healthy 1x
-LOOSENESS_GAIN = 1.0  # harmonic/sub-harmonic comb at s = 1, in units of the healthy 1x
+LOOSENESS_GAIN = 3.0  # harmonic/sub-harmonic comb at s = 1, in units of the healthy 1x
 LOOSENESS_FLOOR = 0.6  # white floor RMS at s = 1, in units of the rolling noise
 LUBRICATION_GAIN = 3.0  # friction noise RMS at s = 1, in units of the rolling noise
 IMPACT_EXPONENT = 1.5  # strike amplitude ~ s ** 1.5: onset is faint (docs: "Honest difficulty")
