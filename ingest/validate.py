@@ -42,6 +42,24 @@ LOAD_RANGE = (0.0, 2.0)
 MAX_NOTE_CHARS = 20_000
 
 
+CODEC_REASONS = frozenset(
+    {"malformed", "wrong_encoding", "unsupported_version", "missing_field", "wrong_type"}
+    | {"wrong_shape", "wrong_units", "non_finite", "bad_value"}
+)
+REASONS = CODEC_REASONS | {
+    "bad_topic",
+    "oversized",
+    "unknown_asset",
+    "unknown_sensor",
+    "modality_mismatch",
+    "config_mismatch",
+    "impossible_value",
+    "timestamp_future",
+    "timestamp_past",
+    "internal_error",
+}
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Accepted:
     reading: Reading
