@@ -85,7 +85,7 @@ def feed(
     asset: str,
     start_ns: int,
     p_values: list[float],
-    step_s: float = 60,
+    step_s: float = 300,  # one persistence slot per event
     **kw: object,
 ) -> int:
     """Feed one health event per step; return the time after the last."""

@@ -36,7 +36,7 @@ def test_more_than_ten_alarms_in_ten_minutes_in_an_area_is_a_flood() -> None:
     feed(engine, util, T0 + 500 * S, LOW)
     assert not notes.events("raised")[-1].grouped
     # Ten minutes later the window is empty: the flood ends.
-    engine.tick(T0 + 13 * 30 * S + 700 * S)
+    engine.tick(T0 + 13 * 30 * S + 1300 * S)
     assert engine.list_alarms(kind="flood")[0]["state"] == AlarmState.RTN_UNACKNOWLEDGED
     assert engine.counts()["flooding"] == []
     assert len(notes.events("flood_end")) == 1

@@ -113,6 +113,17 @@ class Alarm:
         """Shown to (and notified to) operators: not shelved, suppressed or out of service."""
         return not (self.out_of_service or self.suppressed or self.shelved_until_ns is not None)
 
+    @property
+    def message(self) -> str:
+        """What the alarm says, in a few words."""
+        return {
+            AlarmKind.MACHINE: f"{self.source} suspected",
+            AlarmKind.DATA_QUALITY: f"sensor fault {self.source}",
+            AlarmKind.SILENT_SENSOR: f"sensor {self.source} silent",
+            AlarmKind.SILENT_CHAIN: f"monitoring chain silent ({self.source})",
+            AlarmKind.FLOOD: f"alarm flood in {self.area}: {len(self.members)} alarms grouped",
+        }[self.kind]
+
     def top_modalities(self, n: int = 2) -> list[str]:
         if not self.explanation:
             return []
@@ -125,6 +136,7 @@ class Alarm:
         doc["priority"] = self.priority.label
         doc["state"] = self.state.value
         doc["top_modalities"] = self.top_modalities()
+        doc["message"] = self.message
         return doc
 
 

@@ -5,6 +5,12 @@ has held for ``on_delay``; once raised it *clears* only when fewer than ``k`` of
 below ``alpha * deadband_ratio`` and that has held for ``off_delay``. The gap between the two
 thresholds (the deadband) and the delays are what keep a noisy score from chattering.
 
+Evidence is counted per *slot* of ``slot_s``: the scorer rescores an asset on every new reading,
+so consecutive p-values share most of their data; within one slot the latest p-value replaces the
+previous one, and the m entries are m slots of distinct evidence. With independent p-values under
+normal operation a raise per slot has probability about C(m, k) alpha^k, so the false-alarm rate
+per asset-day is about 86400 / slot_s * C(m, k) * alpha^k (0.003 with the defaults).
+
 Times are the events' own times (UTC ns), so a replay with a replaced clock gives the live
 system's answer. This sits on the engine's hot path: plain Python, no allocation per update.
 """
@@ -30,6 +36,7 @@ class Persistence:
 
     __slots__ = (
         "_bits",
+        "_last_slot",
         "_n_off",
         "_n_on",
         "_pending_ns",
@@ -40,6 +47,7 @@ class Persistence:
         "m",
         "off_delay_ns",
         "on_delay_ns",
+        "slot_ns",
     )
 
     def __init__(self, config: PersistenceConfig) -> None:
@@ -49,6 +57,7 @@ class Persistence:
         self.alpha_off = config.alpha * config.deadband_ratio
         self.on_delay_ns = int(config.on_delay_s * NS)
         self.off_delay_ns = int(config.off_delay_s * NS)
+        self.slot_ns = max(1, int(config.slot_s * NS))
         self._bits: deque[int] = deque()
         self.reset()
 
@@ -58,6 +67,7 @@ class Persistence:
         self._n_on = 0
         self._n_off = 0
         self._pending_ns: int | None = None
+        self._last_slot = -(2**62)
         self.active = False
 
     def assume_active(self) -> None:
@@ -76,10 +86,18 @@ class Persistence:
         """Add one p-value; return whether the condition raised, cleared or did neither."""
         bit = (p_value < self.alpha) | ((p_value < self.alpha_off) << 1)
         bits = self._bits
-        if len(bits) == self.m:
+        slot = ts_ns // self.slot_ns
+        if slot < self._last_slot:
+            return Change.NONE  # late evidence for a slot already passed
+        if slot == self._last_slot and bits:
+            old = bits.pop()  # the slot's latest p-value replaces the earlier one
+            self._n_on -= old & 1
+            self._n_off -= old >> 1
+        elif len(bits) == self.m:
             old = bits.popleft()
             self._n_on -= old & 1
             self._n_off -= old >> 1
+        self._last_slot = slot
         bits.append(bit)
         self._n_on += bit & 1
         self._n_off += bit >> 1

@@ -29,14 +29,7 @@ class Notification:
     def summary(self) -> str:
         """One line a planner can act on: what, where, how bad, which evidence."""
         a = self.alarm
-        what = {
-            "machine": f"{a['source']} suspected",
-            "data_quality": f"sensor fault {a['source']}",
-            "silent_sensor": f"sensor {a['source']} silent",
-            "silent_chain": f"monitoring chain silent ({a['source']})",
-            "flood": f"alarm flood: {len(a['members'])} alarms grouped",
-        }.get(a["kind"], a["kind"])
-        parts = [f"[{a['priority'].upper()}] {a['asset']} ({a['area']}): {what}", self.event]
+        parts = [f"[{a['priority'].upper()}] {a['asset']} ({a['area']}): {a['message']}"]
         if a.get("health") is not None:
             parts.append(f"health {a['health']:.0f}/100")
         if a.get("p_value") is not None:
