@@ -155,7 +155,7 @@ class AssetTimeline:
         if not self._fresh(Modality.THERMAL, newest, t):
             return None
         grid = self._grid(t, views)
-        temps = [_interp_columns(grid, ts, vals) for ts, vals in views]
+        temps = [_interp_rows(grid, ts, vals) for ts, vals in views]
         ctx_ts, ctx_vals = self.context.until(t)
         multi = len(self.thermal_sensors) > 1
         channels = tuple(
@@ -181,20 +181,26 @@ class AssetTimeline:
         return grid[keep]
 
 
-def _interp_columns(grid: np.ndarray, ts: np.ndarray, vals: np.ndarray) -> np.ndarray:
-    """(len(grid), width) linear interpolation per column, ignoring missing (NaN) values;
-    a column with no value at all stays NaN (a dead probe is visible, not invented)."""
-    out = np.full((grid.size, vals.shape[1]), np.nan)
-    if ts.size == 0:
-        return out
-    x, xs = grid.astype(np.float64), ts.astype(np.float64)
+def _interp_rows(grid: np.ndarray, ts: np.ndarray, vals: np.ndarray) -> np.ndarray:
+    """(len(grid), width) linear interpolation per column (flat beyond the ends).
+
+    Missing values (NaN) are skipped per column; a column with no value at all stays NaN (a dead
+    probe is visible, not invented).
+    """
+    k = max(0, int(np.searchsorted(ts, grid[0], side="right")) - 1)  # only the rows needed
+    ts, vals = ts[k:], vals[k:]
+    x = (grid - ts[0]).astype(np.float64)  # relative times keep ns precision in float64
+    xs = (ts - ts[0]).astype(np.float64)
+    out = np.empty((grid.size, vals.shape[1]))
     for j in range(vals.shape[1]):
         col = vals[:, j]
-        ok = ~np.isnan(col)
+        ok = col == col  # not NaN
         if ok.all():
             out[:, j] = np.interp(x, xs, col)
         elif ok.any():
             out[:, j] = np.interp(x, xs[ok], col[ok])
+        else:
+            out[:, j] = np.nan
     return out
 
 
@@ -208,10 +214,6 @@ def _context_at(
     if ts.size == 0:
         nan = np.full(grid.size, np.nan, dtype=np.float32)
         return nan, nan.copy(), nan.copy(), np.zeros(grid.size, dtype=bool)
-    x, xs = grid.astype(np.float64), ts.astype(np.float64)
-    speed, load, ambient = (np.interp(x, xs, vals[:, j]).astype(np.float32) for j in range(3))
-    idx = np.clip(np.searchsorted(ts, grid, side="right") - 1, 0, ts.size - 1)
-    return speed, load, ambient, vals[idx, 3] > 0.5
-
-
-__all__ = ["AssetTimeline"]
+    rows = _interp_rows(grid, ts, vals).astype(np.float32)
+    prev = np.maximum(np.searchsorted(ts, grid, side="right") - 1, 0)
+    return rows[:, 0], rows[:, 1], rows[:, 2], vals[prev, 3] > 0.5
