@@ -23,6 +23,11 @@ SENSORS = "\n".join(
     + [f"[[profiles.sensors]]\n{s}" for s in (_VIB, _TEMP, _CTX, _CAM, _LOG)]
     + ['[[profiles]]\nid = "scalar"']
     + [f"[[profiles.sensors]]\n{s}" for s in (_TEMP, _CTX)]
+    + ['[[profiles]]\nid = "notes"']
+    + [
+        f"[[profiles.sensors]]\n{s}"
+        for s in (_CTX.replace("period_s = 10", "period_s = 600"), _LOG.replace("3600", "1800"))
+    ]
 )
 ASSET = """
 [[assets]]
