@@ -82,7 +82,8 @@ class DedupIndex:
                 added = self._db.total_changes - before
                 cur.execute("COMMIT")
             except BaseException:
-                cur.execute("ROLLBACK")
+                if self._db.in_transaction:  # SQLite may have rolled back already (disk full)
+                    cur.execute("ROLLBACK")
                 raise
         return added
 
