@@ -43,7 +43,7 @@ class Redaction:
 
 EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
 _GROUPED = r"(?:\+\d{1,3}[ .\-]?)?(?:\(\d{1,4}\)[ .\-]?)?\d{2,5}(?:[ .\-]\d{2,5}){1,4}"
-PHONE = re.compile(rf"(?<![\w/.\-:])(?:{_GROUPED}|\+?\d{{8,15}})(?![\w/\-:]|\.\d)")
+PHONE = re.compile(rf"(?<![\w/.\-:#])(?:{_GROUPED}|\+?\d{{8,15}})(?![\w/\-:]|\.\d)")
 PART_NUMBER = re.compile(r"^\d{2,5}-\d{2,5}$")  # two hyphenated groups: a part, not a phone
 PHONE_CUE = re.compile(
     r"\b(?:ph|phone|tel|mob|mobile|cell|ext|call|ring|rang|fax)\b[.:#]?\s*(\+?\d[\d \-]{4,}\d)",
@@ -57,11 +57,18 @@ UNIT_AFTER = re.compile(
 )
 
 NAME_CUES = (
-    r"mr|mrs|ms|miss|dr|tech|technician|fitter|electrician|sparky|operator|supervisor|"
-    r"called|call|rang|ring|contact|contacted|spoke to|spoke with|talked to|told|tell|ask|"
-    r"asked|advised|notify|notified|inform|informed|per|by|from|with|attn|cc|signed|author"
+    r"mr|mrs|ms|miss|dr|called|call|rang|ring|contact|contacted|spoke to|spoke with|talked to|"
+    r"told|tell|ask|asked|advised|notify|notified|inform|informed|per|by|from|with|attn|cc|"
+    r"signed|author"
 )
-NAME_CUE = re.compile(rf"\b(?:{NAME_CUES})\b[.:]?\s+", re.IGNORECASE)
+ROLE_CUES = r"tech|technician|fitter|electrician|sparky|operator|supervisor|planner|reported by"
+NAME_CUE = re.compile(rf"\b(?:(?:{NAME_CUES})\b[.:]?|(?:{ROLE_CUES})\s*:)\s+", re.IGNORECASE)
+# "<Name> reports ...": a word right before a reporting verb, at the start or after a separator.
+NAME_BEFORE_VERB = re.compile(
+    r"(?:^|(?<=[.;,:\-(]\s))([A-Z][a-z]+|[A-Z]{3,})(?=\s+(?:reports|reported|says|said|noted|"
+    r"advised|rang|called|requested|confirmed)\b)",
+    re.IGNORECASE,
+)
 # After a cue: "J. Smith", "J Smith", "Smith", "O'Brien", "McDonald-Jones" (case-sensitive).
 _CAP = r"(?:O'|Mc|Mac|D')?[A-Z][a-z]+(?:-[A-Z][a-z]+)?"
 CUED_NAME = re.compile(rf"(?:[A-Z]\.?\s+)?{_CAP}(?:\s{_CAP})?")
@@ -97,16 +104,19 @@ GIVEN_NAMES = _words(
     grant greg gregory hannah harry heather helen henry ian jacob james jamie jane janet
     jason jeff jeffrey jennifer jenny jeremy jessica jim jimmy joan joe joel john johnny jon
     jonathan jordan joseph josh joshua julie justin karen kate katherine kathryn keith kelly
-    ken kenneth kerry kevin kim kyle larry laura lee leon linda lisa liam luke lyn lynne
-    malcolm marcus margaret maria mark martin mary matt matthew maureen megan melissa
+    ken kenneth kerry kevin kim kyle kylie larry laura lee leanne leon linda lisa liam luke
+    lyn lynne malcolm marcus margaret maria mark martin mary matt matthew maureen megan melissa
     michael michelle mick mike mitch mitchell nathan neil nicholas nick nicole noel oliver
     owen pamela patrick paul peter phil philip phillip rachel ray raymond rebecca richard
-    rick robert robyn rod rodney roger ronald ross russell ryan sam samantha sandra sarah
+    rick robert robyn rodney roger ronald ross russell ryan sam samantha sandra sarah
     scott sean shane sharon shaun simon sophie stephen steve steven stuart sue susan tanya
     terry thomas tim timothy todd tom tony tracy travis trevor troy vanessa victoria vince
     wayne william zoe
     """
 )
+
+# Given names that are also ordinary words in maintenance text.
+AMBIGUOUS_NAMES = _words("mark grant dean glen glenn lee ray rick chad will sue carl crane")
 
 
 def find(text: str) -> list[Span]:
@@ -156,6 +166,10 @@ def _names(text: str) -> list[Span]:
         cued = CUED_NAME.match(text, m.end())
         if cued and cued.group(0).split()[-1].rstrip(".").lower() not in NOT_NAMES:
             spans.append(Span(cued.start(), cued.end(), Kind.NAME))
+    for m in NAME_BEFORE_VERB.finditer(text):
+        word = m.group(1)
+        if word.lower() not in NOT_NAMES and (word[1:].islower() or word.isupper()):
+            spans.append(Span(m.start(1), m.end(1), Kind.NAME))
     words = list(WORD.finditer(text))
     for i, w in enumerate(words):
         if w.group(0).lower() not in GIVEN_NAMES:
@@ -164,6 +178,8 @@ def _names(text: str) -> list[Span]:
         nxt = words[i + 1] if i + 1 < len(words) else None
         if nxt is not None and text[end : nxt.start()] in (" ", ". ") and _surname(nxt.group(0)):
             end = nxt.end()
+        elif w.group(0).lower() in AMBIGUOUS_NAMES:
+            continue  # "Mark up the map", "Grant access": a name only with a surname or a cue
         spans.append(Span(w.start(), end, Kind.NAME))
     return spans
 
