@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import tempfile
 from pathlib import Path
@@ -46,7 +47,16 @@ def main() -> None:
         size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     finally:
         shutil.rmtree(out, ignore_errors=True)
+    cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_s = cpu.ru_utime + cpu.ru_stime + own.ru_utime + own.ru_stime
+    simulated_s = args.hours * 3600
     summary.update(
+        cpu_s=round(cpu_s, 1),
+        # CPU seconds are what contention does not inflate: the speed-up a quiet machine with
+        # ``workers`` free cores would give is simulated time / (CPU time / workers).
+        speedup_if_cores_free=round(simulated_s / (cpu_s / max(1, args.workers)), 1),
+        load_average=os.getloadavg(),
         config=args.config,
         workers=args.workers,
         bytes_written=size,

@@ -52,6 +52,11 @@ ROUTINE = (
     "oil sample taken",
     "running ok, load {l}%",
     "PM insp complete, no defects",
+    "500hr svce done",
+    "1000h mech insp nil defects",
+    "repl lube filter",
+    "insp {b} brg ok",
+    "c/o oil filter",
 )
 STOPPED = ("stopped for process", "u/s awaiting prod", "off line, standby")
 MAINTENANCE = (

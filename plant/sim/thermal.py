@@ -21,7 +21,7 @@ from plant.sim.episodes import ScheduledFault
 from plant.sim.streams import Stream, substream
 
 NS_PER_S = 1_000_000_000
-NOISE_C = 0.12
+NOISE_C = 0.05  # a good RTD module; PRONOSTIA's lab RTD is quieter still (SIMULATOR.md)
 RESOLUTION_C = 0.1
 # kind -> (time constant range in minutes, full-load rise range in °C)
 PROBE_KINDS: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {
