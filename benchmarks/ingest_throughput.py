@@ -132,10 +132,17 @@ def role_ingest(args: argparse.Namespace) -> None:
     cpu0 = cpu_s()
     print("ready", flush=True)
     m = svc.metrics
+    lags, next_sample = [], 0.0
     while m.stored + m.duplicates + sum(m.dead_letters.values()) < args.n:
         time.sleep(0.002)
+        if m.stored and time.monotonic() >= next_sample:  # arrival -> durable, last batch
+            lags.append(m.lag_ns / 1e9)
+            next_sample = time.monotonic() + 0.05
     last = time.time_ns()
     out = {"last_ns": last, "cpu_s": cpu_s() - cpu0, "stored": m.stored}
+    if lags:
+        p50, p99 = np.percentile(lags, [50, 99])
+        out["lag_s"] = {"p50": float(p50), "p99": float(p99), "max": max(lags)}
     out["dead_letters"] = dict(m.dead_letters)
     stop.set()
     thread.join()
