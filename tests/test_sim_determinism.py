@@ -52,6 +52,8 @@ def test_cutting_time_differently_gives_the_same_readings() -> None:
     for t in (START_NS + HOUR_NS // 3, START_NS + 2 * HOUR_NS + 17, START_NS + 3 * HOUR_NS):
         parts += _messages(cut, t)
     assert sorted(parts) == one
+    fine = PlantSimulator(config, 4, START_NS, step_s=37)  # small live steps: same data
+    assert sorted(_messages(fine, START_NS + 3 * HOUR_NS)) == one
 
 
 def test_readings_come_in_publish_time_order_apart_from_disorder() -> None:

@@ -99,8 +99,8 @@ class AssetSimulator:
         inside = (ts >= t0) & (ts < t1)
         return ts[inside], k[inside]
 
-    def _hour(self, h: int) -> tuple[np.ndarray, ContextArrays, dict, list[ScheduledFault]]:
-        """Grid, context, true temperatures and active faults of simulation hour ``h``.
+    def _hour(self, h: int) -> tuple:
+        """Grid, context, true temperatures, active faults and stuck sensors of hour ``h``.
 
         Always whole hours, computed once: array lengths (and so numpy's SIMD rounding) and the
         thermal state do not depend on where a caller cuts time.
@@ -117,8 +117,9 @@ class AssetSimulator:
         maintenance = [(f.episode.failure_ns, f.episode.repair_ns) for f in active]
         ctx = self.context.compute(grid, maintenance)
         temps = {sid: m.advance(ctx, self._heat(m, active, ctx)) for sid, m in self.thermal.items()}
-        self._hour_cache = (h, (grid, ctx, temps, active))
-        return grid, ctx, temps, active
+        stuck = self.disorder.stuck(t0, t1)
+        self._hour_cache = (h, (grid, ctx, temps, active, stuck))
+        return grid, ctx, temps, active, stuck
 
     def chunk(self, t0: int, t1: int) -> list[tuple[int, Reading]]:
         """This asset's messages in [t0, t1) as (publish_ns, reading), unsorted.
@@ -128,13 +129,15 @@ class AssetSimulator:
         h = (t0 - self.start_ns) // CHUNK_NS
         if t1 > self.start_ns + (h + 1) * CHUNK_NS:
             raise ValueError(f"chunk [{t0}, {t1}) crosses an hour boundary of the simulation")
-        grid, ctx, temps, active = self._hour(h)
-        stuck = self.disorder.stuck(t0, t1)
+        grid, ctx, temps, active, hour_stuck = self._hour(h)
+        stuck = [e for e in hour_stuck if e.end_ns > t0 and e.start_ns < t1]
         for e in stuck:
             self.stuck_seen[(e.sensor, e.channel, e.start_ns)] = e
         out: list[tuple[int, Reading]] = []
         for j, s in self.sensors:
             ts, k = self._times(s, j, t0, t1)
+            if len(ts) == 0:
+                continue
             em = self.disorder.emissions(s.id, j, ts, k)
             idx = np.flatnonzero(em.keep)
             gi = np.clip((ts[idx] - grid[0]) // self.grid_ns, 0, len(grid) - 1)

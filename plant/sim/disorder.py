@@ -30,7 +30,7 @@ from plant.sim.streams import Stream, memo, substream
 NS_PER_S = 1_000_000_000
 HOUR_NS = 3600 * NS_PER_S
 GAP_MEAN_S = 1200.0
-BLOCK = 4096  # emissions per random block
+BLOCK = 64  # messages per random block
 STUCK_H = (2.0, 72.0)
 
 
@@ -84,10 +84,21 @@ class Disorder:
             out.append((start, start + int(rng.exponential(GAP_MEAN_S) * NS_PER_S) + NS_PER_S))
         return tuple(out)
 
+    @memo
+    def _gaps_touching_hour(self, h: int) -> tuple[tuple[int, int], ...]:
+        a, b = h * HOUR_NS, (h + 1) * HOUR_NS
+        return tuple(
+            g for k in range(h - 6, h + 1) for g in self._gaps_in_hour(k) if g[1] > a and g[0] < b
+        )
+
     def gaps(self, t0_ns: int, t1_ns: int) -> list[tuple[int, int]]:
         """Gateway outages overlapping [t0, t1) (none lasts beyond a few hours)."""
-        hours = range((t0_ns - 6 * HOUR_NS) // HOUR_NS, t1_ns // HOUR_NS + 1)
-        return [g for h in hours for g in self._gaps_in_hour(h) if g[1] > t0_ns and g[0] < t1_ns]
+        found = {
+            g
+            for h in range(t0_ns // HOUR_NS, (t1_ns - 1) // HOUR_NS + 1)
+            for g in self._gaps_touching_hour(h)
+        }
+        return sorted(g for g in found if g[1] > t0_ns and g[0] < t1_ns)
 
     # ------------------------------------------------------------------ stuck sensors
     @memo

@@ -34,7 +34,7 @@ def substream(seed: int, asset_index: int, stream: Stream, *more: int) -> np.ran
     return np.random.default_rng([int(seed), int(asset_index), int(stream), *map(int, more)])
 
 
-BLOCK = 4096  # emissions per block of per-message random numbers
+BLOCK = 64  # messages per block of per-message random numbers (small: cheap per live step)
 
 
 def per_message_normals(
