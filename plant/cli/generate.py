@@ -69,7 +69,11 @@ def run(args: argparse.Namespace) -> int:
     if args.days <= 0 or args.seed < 0 or args.workers < 1:
         log.error("need --days > 0, --seed >= 0, --workers >= 1")
         return 2
-    start_ns = parse_start(args.start)
+    try:
+        start_ns = parse_start(args.start)
+    except ValueError as exc:
+        log.error("--start %r is not an ISO 8601 time: %s", args.start, exc)
+        return 2
     summary = generate(
         config,
         args.out,
