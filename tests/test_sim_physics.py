@@ -104,3 +104,12 @@ def test_cooling_failure_heats_the_winding_in_the_readings() -> None:
         assert w[late].mean() > before.mean() + 15
     else:  # stopped at the end: the heat shows while it ran
         assert w[(ts > e.onset_ns)].max() > before.max() + 10
+
+
+def test_shifted_conditions_darken_the_camera_views() -> None:
+    from plant.sim.camera import CameraScene
+
+    normal, shifted = CameraScene(64, 0, 0), CameraScene(64, 0, 0, shifted=True)
+    a = [normal.render([], np.random.default_rng(i)).mean() for i in range(30)]
+    b = [shifted.render([], np.random.default_rng(i)).mean() for i in range(30)]
+    assert np.mean(b) < 0.85 * np.mean(a)
