@@ -6,6 +6,7 @@ import numpy as np
 
 from plant.labels import FaultClass
 from plant.readings import ContextReading, MachineState, ThermalReading
+from plant.sim.camera import CameraScene
 from plant.sim.context import MAINTENANCE, RUNNING, STARTING, STOPPED, ContextModel
 from plant.sim.plant import PlantSimulator
 from plant.sim.thermal import ThermalModel
@@ -107,8 +108,6 @@ def test_cooling_failure_heats_the_winding_in_the_readings() -> None:
 
 
 def test_shifted_conditions_darken_the_camera_views() -> None:
-    from plant.sim.camera import CameraScene
-
     normal, shifted = CameraScene(64, 0, 0), CameraScene(64, 0, 0, shifted=True)
     a = [normal.render([], np.random.default_rng(i)).mean() for i in range(30)]
     b = [shifted.render([], np.random.default_rng(i)).mean() for i in range(30)]
