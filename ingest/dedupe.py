@@ -14,7 +14,9 @@ How it fits the write path (see ``ingest/service.py``)::
 Keys are committed after the WAL fsync, so a crash between the two leaves readings in the WAL
 whose keys are not in the index; ``IngestService`` re-indexes its own WAL tail on start-up,
 before it connects, so their redelivery is recognised. Entries older than ``retain_s`` (by
-reading time) are pruned; a redelivery older than that is outside any broker's session window.
+reading time) are pruned: the service prunes below its ``max_past_s`` limit, since a live
+reading that old is dead-lettered (``timestamp_past``) before dedup is asked. Imported history
+keeps its own index (``name="imports"``), never pruned.
 """
 
 from __future__ import annotations
@@ -43,8 +45,10 @@ _CHUNK = 400  # keys per SELECT (4 parameters each; SQLite's limit is 32766)
 class DedupIndex:
     """The set of keys already durable in the store (or in a worker's WAL)."""
 
-    def __init__(self, store_root: str | Path, *, timeout_s: float = 60.0) -> None:
-        self.path = Path(store_root) / "_ingest" / "dedup.sqlite"
+    def __init__(
+        self, store_root: str | Path, *, name: str = "dedup", timeout_s: float = 60.0
+    ) -> None:
+        self.path = Path(store_root) / "_ingest" / f"{name}.sqlite"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(
             self.path, timeout=timeout_s, isolation_level=None, check_same_thread=False

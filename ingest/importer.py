@@ -83,7 +83,7 @@ def import_files(
     validator = Validator(plant, limits)
     topic = topics.reading_topic(asset.site, asset.area, asset.id, sensor.id, sensor.modality)
     report = ImportReport()
-    dedup = DedupIndex(store_root)
+    dedup = DedupIndex(store_root, name="imports")  # history: never pruned
     try:
         with StoreWriter(store_root) as writer:
             for path in paths:

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from ingest.batch import BatchWriter, StoreUnavailableError
 from ingest.consumer import Message
-from ingest.service import BatchWriter, IngestService, StoreUnavailableError
+from ingest.service import IngestService
 from tests.ingest_helpers import Publisher, plant_config, readings, stored_keys, wait_for
 
 

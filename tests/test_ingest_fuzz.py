@@ -13,8 +13,9 @@ import hypothesis.strategies as st
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from ingest.batch import BatchWriter
 from ingest.consumer import Message
-from ingest.service import BatchWriter, IngestService
+from ingest.service import IngestService
 from ingest.validate import REASONS
 from plant import codec, topics
 from plant.readings import Header, Modality, ThermalReading
