@@ -48,6 +48,10 @@ def test_generate_writes_readings_labels_and_truth(tmp_path: Path) -> None:
         rows = reader.read(m)
         assert rows.num_rows == summary["messages"][m.value] > 0, m
     assert sorted(reader.assets()) == ["G", "P-001", "P-002"]
+    thermal = reader.read(Modality.THERMAL)
+    lag_s = (thermal.column("ingest_ns").to_numpy() - thermal.column("ts_ns").to_numpy()) / 1e9
+    assert np.abs(lag_s).max() < 90  # ingest time = simulated arrival: clock skew + delays
+    assert (lag_s > 15).sum() > 0  # some messages were held back (out of order), as live
 
     # Same data as simulating in this process: the store holds what the simulator made.
     config = parse_config(cfg.read_text())

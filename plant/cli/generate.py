@@ -150,7 +150,11 @@ def run_job(job: Job) -> str:
         t = job.start_ns
         while t < job.end_ns:
             t1 = min(job.end_ns, t + CHUNK_NS)
-            writer.write(_counted(sim.readings(t1), counts))
+            pairs = list(sim.messages(t1))  # publish time = the store's ingest time, as if live
+            readings = [r for _, r in pairs]
+            for r in readings:
+                counts[r.modality.value] += 1
+            writer.write_with_ingest_ns(readings, [pub for pub, _ in pairs])
             t = t1
             done_s = (t - job.start_ns) / NS_PER_S
             log.info(
@@ -165,12 +169,6 @@ def run_job(job: Job) -> str:
     name = f".truth-{job.worker}.json"
     Path(job.out, name).write_text(json.dumps(truth))
     return name
-
-
-def _counted(readings, counts: dict[str, int]):
-    for r in readings:
-        counts[r.modality.value] += 1
-        yield r
 
 
 def merge_truth(parts: list[dict]) -> dict:

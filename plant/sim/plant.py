@@ -66,6 +66,12 @@ class PlantSimulator:
 
     def readings(self, until_ns: int) -> Iterator[Reading]:
         """Every message from the current time to ``until_ns``, in publish-time order."""
+        for _, r in self.messages(until_ns):
+            yield r
+
+    def messages(self, until_ns: int) -> Iterator[tuple[int, Reading]]:
+        """(publish_ns, reading) pairs: :meth:`readings` with the time each reaches the broker
+        (true time plus any delay; duplicates a second later), e.g. as the store's ingest time."""
         while self._cursor_ns < until_ns:
             t0 = self._cursor_ns
             hour_end = (t0 - self.start_ns) // CHUNK_NS * CHUNK_NS + self.start_ns + CHUNK_NS
@@ -78,12 +84,10 @@ class PlantSimulator:
             self._pending = batch[cut:]
             self._cursor_ns = t1
             log.debug("chunk %d..%d: %d messages", t0, t1, cut)
-            for _, r in batch[:cut]:
-                yield r
+            yield from batch[:cut]
         if self._pending:  # held-back messages of the last chunk: late, but not lost
             rest, self._pending = self._pending, []
-            for _, r in rest:
-                yield r
+            yield from rest
 
     @property
     def episodes(self) -> list[FaultEpisode]:
