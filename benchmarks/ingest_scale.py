@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -95,8 +96,14 @@ def role_paced_publish(args: argparse.Namespace) -> None:
             time.sleep(ahead)
         infos.append(client.publish(topic, payload, qos=1))
     end_ns = time.time_ns()
+    unsent = 0
     for info in infos:
-        info.wait_for_publish(120)
+        try:
+            info.wait_for_publish(120)
+        except (ValueError, RuntimeError):
+            unsent += 1  # the publisher itself could not keep up at this rate
+    if unsent:
+        raise SystemExit(f"publisher could not send {unsent} messages: the machine is saturated")
     client.disconnect()
     client.loop_stop()
     print(json.dumps({"start_ns": start_ns, "end_ns": end_ns, "cpu_s": cpu_s() - cpu0}))
@@ -122,6 +129,9 @@ def run_once(assets: int, seconds: float) -> dict:
             got = _last_json(ingest)
             broker_cpu = cpu_s(broker.pid) - broker_cpu0
         finally:
+            if ingest.poll() is None:  # the run failed: end our child by its PID
+                ingest.kill()
+                ingest.wait()
             broker.stop()
     return {
         "assets": multiply * 200,
@@ -135,12 +145,14 @@ def run_once(assets: int, seconds: float) -> dict:
 
 
 def _scale_child(**kw: object) -> dict:
-    import subprocess
+    from plant.broker.mosquitto import die_with_parent
 
     cmd = [sys.executable, __file__, "--role", "publish"]
     for k, v in kw.items():
         cmd += [f"--{k}", str(v)]
-    out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, cwd=REPO, check=True).stdout
+    out = subprocess.run(
+        cmd, stdout=subprocess.PIPE, text=True, cwd=REPO, check=True, preexec_fn=die_with_parent
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -150,7 +162,7 @@ def main() -> None:
     p.add_argument("--url", help=argparse.SUPPRESS)
     p.add_argument("--multiply", type=int, default=1, help=argparse.SUPPRESS)
     p.add_argument("--t0", type=int, help=argparse.SUPPRESS)
-    p.add_argument("--assets", type=int, nargs="+", default=[5_000, 10_000, 20_000])
+    p.add_argument("--assets", type=int, nargs="+", default=[5_000, 10_000, 15_000, 20_000])
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--max-drain-s", type=float, default=2.0)
@@ -161,7 +173,11 @@ def main() -> None:
         return
     results = []
     for assets in args.assets:
-        runs = [run_once(assets, args.seconds) for _ in range(args.repeat)]
+        try:
+            runs = [run_once(assets, args.seconds) for _ in range(args.repeat)]
+        except subprocess.CalledProcessError as exc:  # the publisher could not keep the pace
+            print(json.dumps({"assets": assets, "keeps_up": None, "error": str(exc)}), flush=True)
+            break
         drain = statistics.median(r["drain_s"] for r in runs)
         p99 = statistics.median((r["lag_s"] or {}).get("p99", 0.0) for r in runs)
         keeps_up = drain <= args.max_drain_s and p99 <= args.max_drain_s

@@ -156,7 +156,11 @@ def _child(role: str, **kw: object) -> subprocess.Popen:
     cmd = [sys.executable, __file__, "--role", role]
     for k, v in kw.items():
         cmd += [f"--{k}", str(v)]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=REPO)
+    from plant.broker.mosquitto import die_with_parent
+
+    return subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, text=True, cwd=REPO, preexec_fn=die_with_parent
+    )
 
 
 def _last_json(proc: subprocess.Popen) -> dict:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from ingest.metrics import IngestMetrics, prometheus_text
+from ingest.metrics import IngestMetrics, prometheus_text, sensor_dict
 
 
 def test_gaps_and_gateway_restarts_are_counted_per_sensor():
     m = IngestMetrics("w1")
     seqs = [(1, 0), (1, 1), (1, 4), (1, 3), (2, 0), (2, 1)]  # 2 missing, 1 late, 1 restart
     m.on_stored([("P-1", "temp", e, s, 1_000 + s, 2_000) for e, s in seqs], 600, 0, 5)
-    stats = m.snapshot()["sensors"]["P-1/temp"]
+    stats = sensor_dict(m.snapshot(), "P-1/temp")
     assert stats["gaps"] == 2
     assert stats["restarts"] == 1
     assert stats["readings"] == 6

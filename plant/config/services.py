@@ -75,4 +75,4 @@ class IngestConfig(Section):
     session_expiry_s: int = Field(
         default=7 * 86_400, ge=0, description="broker keeps our session this long while away"
     )
-    metrics_interval_s: float = Field(default=2.0, gt=0, le=3600, description="snapshot period")
+    metrics_interval_s: float = Field(default=5.0, gt=0, le=3600, description="snapshot period")
