@@ -92,8 +92,9 @@ class Consumer:
             )
 
     def stop(self) -> None:
-        self.client.publish(topics.availability_topic(self._client_id), b"offline", 1, True)
-        self.client.disconnect()
+        if self.client.is_connected():
+            self.client.publish(topics.availability_topic(self._client_id), b"offline", 1, True)
+            self.client.disconnect()
         self.client.loop_stop()
 
     @property

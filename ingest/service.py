@@ -78,10 +78,10 @@ class IngestService:
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop`` is set; then write what is in hand and disconnect."""
         self.flusher.start()
-        self.consumer.start()
         next_snapshot = next_flush = 0.0
         next_prune = time.monotonic() + PRUNE_EVERY_S
         try:
+            self._connect(stop)
             while not stop.is_set():
                 batch = self._next_batch(stop)
                 if batch:
@@ -104,6 +104,24 @@ class IngestService:
             self.writer.close()
             if self.server:
                 self.server.close()
+
+    def _connect(self, stop: threading.Event) -> None:
+        """Connect, retrying every few seconds while the broker is not reachable."""
+        wait_s = 1.0
+        while not stop.is_set():
+            try:
+                self.consumer.start()
+                return
+            except (ConnectionError, OSError) as exc:
+                log.warning(
+                    "broker %s not reachable (%s); retrying in %.0f s",
+                    self.consumer.broker,
+                    exc,
+                    wait_s,
+                )
+                self.consumer.client.loop_stop()
+                stop.wait(wait_s)
+                wait_s = min(wait_s * 2, 10.0)
 
     def _next_batch(self, stop: threading.Event) -> list[Message]:
         inbox = self.consumer.inbox

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.request
 from pathlib import Path
 
@@ -74,7 +75,7 @@ def test_readings_stored_once_and_bad_ones_dead_lettered(service, mosquitto):
 
 def test_notes_are_redacted_before_storing(service, mosquitto):
     asset = service.plant.resolved_assets[0]
-    h = Header(asset.id, "log", __import__("time").time_ns(), 1, 1)
+    h = Header(asset.id, "log", time.time_ns(), 1, 1)
     note = OperatorNote(h, "called John Smith on 0412 345 678 about P-101 at 120 psi", "J. Smith")
     topic = topics.reading_topic(asset.site, asset.area, asset.id, "log", Modality.NOTES)
     pub = Publisher(mosquitto.url)
@@ -99,3 +100,27 @@ def test_new_epoch_with_the_same_seq_is_not_a_duplicate(service, mosquitto):
     assert wait_for(lambda: service.metrics.stored == n, 10)
     assert service.metrics.duplicates == 0
     assert len(stored_keys(service.root, plant)) == n
+
+
+def test_service_started_before_its_broker_waits_for_it(mosquitto, tmp_path):
+    mosquitto.stop()
+    plant = plant_config()
+    svc = IngestService(plant, tmp_path / "store", broker=mosquitto.url, worker="w0")
+    stop = threading.Event()
+    thread = threading.Thread(target=svc.run, args=(stop,))
+    thread.start()
+    try:
+        time.sleep(1.5)
+        assert not svc.consumer.subscribed.is_set()
+        mosquitto.start()
+        assert wait_for(svc.consumer.subscribed.is_set, 20)
+        items = readings(plant, 2)
+        pub = Publisher(mosquitto.url)
+        pub.publish(items)
+        pub.wait_all()
+        pub.close()
+        assert wait_for(lambda: svc.metrics.stored == len(items), 10)
+    finally:
+        stop.set()
+        thread.join(30)
+    assert not thread.is_alive()
