@@ -85,7 +85,7 @@ def test_rescoring_within_a_slot_counts_once() -> None:
     # Thirty rescorings in one 300 s slot (a low p-value each) are one piece of evidence.
     assert all(p.update(0.001, i * 10 * S) is Change.NONE for i in range(30))
     assert p.below_alpha == 1
-    # The slot's latest value counts: a dip that recovers within the slot is forgotten.
+    # A slot is below alpha only if all its p-values were: one high value in it cancels it.
     p.update(0.5, 299 * S)
     assert p.below_alpha == 0
     assert p.update(0.001, 300 * S) is Change.NONE
@@ -93,3 +93,18 @@ def test_rescoring_within_a_slot_counts_once() -> None:
     assert p.update(0.001, 900 * S) is Change.RAISE
     assert p.update(0.9, 100 * S) is Change.NONE  # late evidence for a past slot is ignored
     assert p.below_alpha == 3
+
+
+def test_rescoring_cannot_shop_for_a_low_p_value() -> None:
+    """Uniform (healthy) p-values rescored 5x per slot raise no more often than once per slot."""
+    rng = np.random.default_rng(5)
+    config = PersistenceConfig(k=2, m=3, alpha=0.05, slot_s=300)
+    slots, per_slot = 20_000, 5
+    p = Persistence(config)
+    raises = 0
+    for i, v in enumerate(rng.uniform(0, 1, slots * per_slot)):
+        if p.update(float(v), i * 60 * S) is Change.RAISE:
+            raises += 1
+            p.reset()
+    expected = slots * 3 * 0.05**2  # C(3,2) alpha^2 per slot, as with one p-value per slot
+    assert raises < 1.5 * expected, (raises, expected)

@@ -6,10 +6,12 @@ below ``alpha * deadband_ratio`` and that has held for ``off_delay``. The gap be
 thresholds (the deadband) and the delays are what keep a noisy score from chattering.
 
 Evidence is counted per *slot* of ``slot_s``: the scorer rescores an asset on every new reading,
-so consecutive p-values share most of their data; within one slot the latest p-value replaces the
-previous one, and the m entries are m slots of distinct evidence. With independent p-values under
-normal operation a raise per slot has probability about C(m, k) alpha^k, so the false-alarm rate
-per asset-day is about 86400 / slot_s * C(m, k) * alpha^k (0.003 with the defaults).
+so consecutive p-values share most of their data and are not k independent pieces of evidence.
+A slot counts as below alpha only if *every* p-value in it was (so rescoring cannot shop for a
+low value), and as below the deadband threshold if *any* was (so an active alarm does not clear
+on one noisy rescoring). The m entries are m slots. With independent p-values under normal
+operation a raise per slot has probability about C(m, k) alpha^k, so the false-alarm rate per
+asset-day is about 86400 / slot_s * C(m, k) * alpha^k (0.003 with the defaults).
 
 Times are the events' own times (UTC ns), so a replay with a replaced clock gives the live
 system's answer. This sits on the engine's hot path: plain Python, no allocation per update.
@@ -90,9 +92,10 @@ class Persistence:
         if slot < self._last_slot:
             return Change.NONE  # late evidence for a slot already passed
         if slot == self._last_slot and bits:
-            old = bits.pop()  # the slot's latest p-value replaces the earlier one
+            old = bits.pop()  # merge into the slot: below alpha if all were, deadband if any
             self._n_on -= old & 1
             self._n_off -= old >> 1
+            bit = (old & bit & 1) | ((old | bit) & 2)
         elif len(bits) == self.m:
             old = bits.popleft()
             self._n_on -= old & 1

@@ -21,9 +21,12 @@ class PersistenceConfig(Section):
     m: int = Field(default=5, ge=1, le=100, description="... among the last m scored windows")
     alpha: float = Field(default=0.01, gt=0, lt=1, description="p-value threshold to raise")
     slot_s: float = Field(
-        default=300.0, ge=0, le=86_400, description="one entry of the m per slot of this length "
-        "(the slot's latest p-value): rescoring on every reading does not count the same "
-        "evidence k times; 0 counts every event"
+        default=300.0,
+        ge=0,
+        le=86_400,
+        description="the m entries are slots of this length (a slot is below alpha "
+        "only if all its p-values are): rescoring on every reading does not count the same "
+        "evidence k times; 0 counts every event",
     )
     deadband_ratio: float = Field(
         default=5.0,
