@@ -134,7 +134,7 @@ def role_ingest(args: argparse.Namespace) -> None:
     m = svc.metrics
     lags, next_sample = [], 0.0
     while m.stored + m.duplicates + sum(m.dead_letters.values()) < args.n:
-        time.sleep(0.002)
+        time.sleep(0.005)
         if m.stored and time.monotonic() >= next_sample:  # arrival -> durable, last batch
             lags.append(m.lag_ns / 1e9)
             next_sample = time.monotonic() + 0.05

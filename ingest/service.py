@@ -133,10 +133,16 @@ class IngestService:
         while len(batch) < self.limits.batch_max:
             try:
                 batch.append(inbox.get_nowait())
+                continue
             except queue.Empty:
-                if time.monotonic() >= deadline or stop.is_set():
-                    break
-                time.sleep(0.0005)
+                pass
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or stop.is_set():
+                break
+            try:  # block (no spinning) until the next message or the batch deadline
+                batch.append(inbox.get(timeout=remaining))
+            except queue.Empty:
+                break
         return batch
 
     def _write_until_durable(self, batch: list[Message], stop: threading.Event) -> None:
