@@ -154,3 +154,16 @@ def test_route_filters_by_priority_event_and_cooldown(receiver: Receiver) -> Non
     assert worker.skipped == 1
     assert [json.loads(p["body"])["alarm"]["asset"] for p in receiver.posts[-1:]] == ["P-102"]
     assert worker.sent == 2
+
+
+def test_missing_webhook_secret_is_refused_at_build() -> None:
+    from plant.alarms.notify import build_dispatcher
+    from plant.config.alarms import AlarmsConfig
+
+    route = RouteConfig(channel="webhook", url="http://127.0.0.1:9/x", secret_env="HOOK_SECRET")
+    settings = AlarmsConfig(routes=(route,))
+    with pytest.raises(ValueError, match="HOOK_SECRET"):
+        build_dispatcher(settings, mqtt_client=None, env={})
+    dispatcher = build_dispatcher(settings, mqtt_client=None, env={"HOOK_SECRET": "s3cret"})
+    assert [w.channel.name for w in dispatcher.workers] == ["webhook"]
+    dispatcher.stop()
