@@ -210,3 +210,31 @@ def test_latest_health_per_asset(engine: AlarmEngine) -> None:
     engine.on_health(health("P-101", T0, 0.4))
     engine.on_health(health("P-101", T0 + S, 0.3, health_score=55))
     assert engine.health()["P-101"]["health"] == 55 and engine.health()["P-101"]["ts_ns"] == T0 + S
+
+
+def test_priority_escalates_while_the_alarm_stands(engine: AlarmEngine, notes: Collector) -> None:
+    t = feed(engine, "P-101", T0, LOW, health_score=90)
+    assert engine.get_alarm(1)["priority"] == "low"
+    t = feed(engine, "P-101", t, [0.0001], health_score=30)
+    t = feed(engine, "P-101", t, [0.0001], health_score=50)  # better again: never lowered
+    feed(engine, "P-101", t, [0.0001], health_score=10)
+    doc = engine.get_alarm(1)
+    assert doc["priority"] == "high" and doc["health"] == 10
+    escalations = [e["detail"]["priority"] for e in doc["journal"] if e["action"] == "escalate"]
+    assert escalations == ["medium", "high"]
+    assert [n.alarm["priority"] for n in notes.events("escalated")] == ["medium", "high"]
+
+
+def test_suppression_survives_a_restart(tmp_path) -> None:
+    path = tmp_path / "alarms.sqlite"
+    engine = AlarmEngine(demo_plant(), path, clock=Clock())
+    t = feed(engine, "P-101", T0, LOW)
+    engine.on_context("P-101", "stopped", t)
+    engine.close()
+    again = AlarmEngine(demo_plant(), path, clock=Clock())
+    assert again.get_alarm(1)["state"] == AlarmState.SUPPRESSED
+    feed(again, "P-101", t, LOW)  # still stopped: nothing counts
+    assert again.get_alarm(1)["activations"] == 1
+    again.on_context("P-101", "running", t)
+    assert again.get_alarm(1)["state"] == AlarmState.RTN_UNACKNOWLEDGED
+    again.close()

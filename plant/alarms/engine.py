@@ -84,6 +84,8 @@ class AlarmEngine(Lifecycle, OperatorActions):
                     self.flood.flooding.add(alarm.area)
                 if alarm.kind is AlarmKind.MACHINE and alarm.active:
                     self._persistence(alarm.asset).assume_active()
+                if alarm.suppressed:  # until the machine is reported running again
+                    self._suppressed.add(alarm.asset)
         saved = self.journal.get_meta("maintenance")
         self._maintenance = set(saved.split(",")) - {""} if saved else set()
         self._next_id = max(self._alarms, default=0) + 1
@@ -114,6 +116,8 @@ class AlarmEngine(Lifecycle, OperatorActions):
                 self._raise_machine(ev)
             elif change is Change.CLEAR:
                 self._clear_machine(asset, ev)
+            elif p.active:
+                self._escalate(ev)
             if self.journal.batch == 1:
                 self.journal.flush()
 

@@ -10,7 +10,14 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from plant.alarms.model import FLOOD_ASSET, SYSTEM_AREA, Alarm, AlarmKind, JournalEntry
+from plant.alarms.model import (
+    FLOOD_ASSET,
+    SYSTEM_AREA,
+    Alarm,
+    AlarmKind,
+    JournalEntry,
+    Priority,
+)
 from plant.alarms.notify.message import Notification
 from plant.alarms.persistence import Persistence
 from plant.alarms.priority import KIND_PRIORITY
@@ -31,6 +38,19 @@ class Lifecycle:
         alarm = self._raise(AlarmKind.MACHINE, ev.asset, fault, ev.ts_ns, evidence=ev, prio=prio)
         if alarm is not None:
             self.machine_activations += 1
+
+    def _escalate(self: AlarmEngine, ev: HealthEvent) -> None:
+        """While a machine alarm stands, a worse health or p-value raises its priority."""
+        prio = self.priority.machine(ev.health, ev.p_value, ev.fault_class)
+        if prio is Priority.LOW:
+            return
+        for alarm in self._asset_alarms(ev.asset, AlarmKind.MACHINE):
+            if alarm.active and prio > alarm.priority:
+                before, alarm.priority = alarm.state, prio
+                self._set_evidence(alarm, ev)
+                detail = {"priority": prio.label}
+                event = "escalated" if alarm.annunciated else None
+                self._record(alarm, "escalate", before, ev.ts_ns, notify=event, detail=detail)
 
     def _clear_machine(self: AlarmEngine, asset: str, ev: HealthEvent) -> None:
         for alarm in self._asset_alarms(asset, AlarmKind.MACHINE):

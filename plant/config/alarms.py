@@ -114,8 +114,9 @@ class RouteConfig(Section):
     channel: Channel
     min_priority: str = Field(default="low", pattern="^(low|medium|high|critical)$")
     events: tuple[str, ...] = Field(
-        default=("raised", "flood"),
-        description="which changes to send (raised, cleared, changed, flood, flood_end); "
+        default=("raised", "escalated", "flood"),
+        description="which changes to send (raised, escalated, cleared, changed, flood, "
+        "flood_end); "
         "MQTT always publishes every change, as retained state",
     )
     cooldown_s: float = Field(
@@ -142,7 +143,8 @@ class RouteConfig(Section):
             raise ValueError("a webhook route needs url")
         if self.channel is Channel.EMAIL and not self.recipients:
             raise ValueError("an email route needs recipients")
-        unknown = set(self.events) - {"raised", "cleared", "changed", "flood", "flood_end"}
+        known = {"raised", "escalated", "cleared", "changed", "flood", "flood_end"}
+        unknown = set(self.events) - known
         if unknown:
             raise ValueError(f"unknown route events {sorted(unknown)}")
         return self

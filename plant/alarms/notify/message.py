@@ -10,7 +10,7 @@ from typing import Any, Protocol
 class Notification:
     """One alarm change. ``grouped``: part of an area's flood; only its state is published."""
 
-    event: str  # raised, cleared, changed, flood, flood_end
+    event: str  # raised, escalated, cleared, changed, flood, flood_end
     alarm: dict[str, Any]  # Alarm.to_dict()
     asset_alarms: tuple[dict[str, Any], ...]  # the asset's open alarms (retained MQTT state)
     site: str
