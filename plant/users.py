@@ -222,6 +222,32 @@ class UserStore:
             self._db.close()
 
 
+class LoginThrottle:
+    """Refuse password attempts for a username after ``limit`` failures within ``window_s``.
+
+    Slows online guessing through the API's token and Basic paths; a success clears the count.
+    """
+
+    def __init__(self, limit: int = 10, window_s: float = 300.0, clock: object = time.monotonic):
+        self.limit, self.window_s, self._clock = limit, window_s, clock
+        self._failures: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def blocked(self, username: str) -> bool:
+        now = float(self._clock())  # type: ignore[operator]
+        with self._lock:
+            recent = [t for t in self._failures.get(username, []) if now - t < self.window_s]
+            self._failures[username] = recent
+            return len(recent) >= self.limit
+
+    def record(self, username: str, ok: bool) -> None:
+        with self._lock:
+            if ok:
+                self._failures.pop(username, None)
+            else:
+                self._failures.setdefault(username, []).append(float(self._clock()))  # type: ignore[operator]
+
+
 def ensure_admin(store: UserStore, password: str | None = None) -> str | None:
     """Create ``admin`` when there are no users yet.
 

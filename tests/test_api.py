@@ -219,3 +219,17 @@ def test_openapi_is_valid_json_listing_every_route(client: FlaskClient) -> None:
     schema = doc["components"]["schemas"][ref.rsplit("/", 1)[1]]
     assert schema["required"] == ["duration_s"] and "400" in shelve["responses"]
     assert doc["paths"]["/healthz"]["get"]["security"] == []
+
+
+def test_repeated_failed_logins_are_throttled(engine: AlarmEngine, users: UserStore) -> None:
+    from plant.users import LoginThrottle
+
+    client = create_app(engine, users, throttle=LoginThrottle(limit=3, window_s=60)).test_client()
+    wrong = {"username": "erik", "password": "not the password"}
+    assert [client.post("/api/v1/tokens", json=wrong).status_code for _ in range(3)] == [401] * 3
+    right = {"username": "erik", "password": PASSWORDS["erik"]}
+    r = client.post("/api/v1/tokens", json=right)
+    assert r.status_code == 429 and "too many failed logins" in r.json["detail"]
+    assert client.get("/api/v1/me", headers=basic("erik", PASSWORDS["erik"])).status_code == 429
+    # Other users are not affected.
+    assert client.get("/api/v1/me", headers=basic("olga", PASSWORDS["olga"])).status_code == 200

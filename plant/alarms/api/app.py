@@ -19,18 +19,30 @@ from werkzeug.exceptions import HTTPException
 
 from plant.alarms.actions import AlarmConflictError, AlarmNotFoundError
 from plant.alarms.api.openapi import openapi_document
-from plant.alarms.api.routes import PREFIX, ROUTES, BadRequestError, Context, Route
+from plant.alarms.api.routes import (
+    PREFIX,
+    ROUTES,
+    BadRequestError,
+    Context,
+    Route,
+    ThrottledError,
+)
 from plant.alarms.engine import AlarmEngine
 from plant.config.alarms import ApiConfig
-from plant.users import User, UserStore
+from plant.users import LoginThrottle, User, UserStore
 
 log = logging.getLogger(__name__)
 CHALLENGE = 'Bearer realm="plantwatch", Basic realm="plantwatch"'
 
 
-def create_app(engine: AlarmEngine, users: UserStore, settings: ApiConfig | None = None) -> Flask:
+def create_app(
+    engine: AlarmEngine,
+    users: UserStore,
+    settings: ApiConfig | None = None,
+    throttle: LoginThrottle | None = None,
+) -> Flask:
     """The WSGI app serving the alarm API under /api/v1 (and /healthz)."""
-    ctx = Context(engine, users, settings or engine.settings.api)
+    ctx = Context(engine, users, settings or engine.settings.api, throttle or LoginThrottle())
     app = Flask("plantwatch.alarms", static_folder=None)  # nothing served unauthenticated
     app.json.sort_keys = False  # type: ignore[attr-defined]
     for route in ROUTES:
@@ -80,7 +92,10 @@ def _authenticate(ctx: Context) -> tuple[User | None, Response | None]:
             )
         except (binascii.Error, UnicodeDecodeError):
             return None, _error(401, "unauthorized", "malformed Basic credentials")
-        user = ctx.users.authenticate(name, password)
+        try:
+            user = ctx.login(name, password)
+        except ThrottledError as exc:
+            return None, _error(429, "too_many_requests", str(exc))
     if user is None:
         detail = "a valid bearer token or Basic credentials are required"
         return None, _error(401, "unauthorized", detail)
@@ -119,6 +134,8 @@ def _view(ctx: Context, route: Route) -> Any:
             return _error(400, "invalid_request", errors)
         except BadRequestError as exc:
             return _error(400, "invalid_request", str(exc))
+        except ThrottledError as exc:
+            return _error(429, "too_many_requests", str(exc))
         except AlarmNotFoundError as exc:
             return _error(404, "not_found", str(exc))
         except AlarmConflictError as exc:

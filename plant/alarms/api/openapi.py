@@ -15,6 +15,7 @@ _ERRORS = {
     "403": "the user's role lacks the permission",
     "404": "no such alarm, asset or user",
     "409": "the action does not apply in the alarm's current state; nothing changed",
+    "429": "too many failed logins for this username",
 }
 
 

@@ -16,9 +16,13 @@ from pydantic import BaseModel
 from plant.alarms.api import schemas as s
 from plant.alarms.engine import AlarmEngine
 from plant.config.alarms import ApiConfig
-from plant.users import ROLE_PERMISSIONS, Permission, User, UserError, UserStore
+from plant.users import ROLE_PERMISSIONS, LoginThrottle, Permission, User, UserError, UserStore
 
 PREFIX = "/api/v1"
+
+
+class ThrottledError(PermissionError):
+    """Too many failed password attempts for this username: 429."""
 
 
 class BadRequestError(ValueError):
@@ -30,6 +34,15 @@ class Context:
     engine: AlarmEngine
     users: UserStore
     settings: ApiConfig
+    throttle: LoginThrottle = dataclasses.field(default_factory=LoginThrottle)
+
+    def login(self, username: str, password: str) -> User | None:
+        """Check a password, unless the username is throttled after repeated failures."""
+        if self.throttle.blocked(username):
+            raise ThrottledError(f"too many failed logins for {username!r}; try again later")
+        user = self.users.authenticate(username, password)
+        self.throttle.record(username, user is not None)
+        return user
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -48,7 +61,7 @@ def healthz(ctx: Context, user: User | None) -> tuple[int, Any]:
 
 
 def issue_token(ctx: Context, user: User | None, body: s.TokenRequest) -> tuple[int, Any]:
-    who = ctx.users.authenticate(body.username, body.password)
+    who = ctx.login(body.username, body.password)
     if who is None:
         return 401, {"error": "unauthorized", "detail": "unknown user or wrong password"}
     ttl = min(body.ttl_s or ctx.settings.token_ttl_s, ctx.settings.token_ttl_s)
