@@ -238,3 +238,19 @@ def test_suppression_survives_a_restart(tmp_path) -> None:
     again.on_context("P-101", "running", t)
     assert again.get_alarm(1)["state"] == AlarmState.RTN_UNACKNOWLEDGED
     again.close()
+
+
+def test_one_alarm_out_of_service_and_back(engine: AlarmEngine, notes: Collector) -> None:
+    t = feed(engine, "P-101", T0, LOW)
+    engine.set_out_of_service(1, True, "erik", "transmitter replaced next week")
+    assert state(engine) == AlarmState.OUT_OF_SERVICE
+    with pytest.raises(AlarmConflictError, match="already out of service"):
+        engine.set_out_of_service(1, True, "erik")
+    t = feed(engine, "P-101", t, HIGH)
+    raised = len(notes.events("raised"))
+    t = feed(engine, "P-101", t, LOW)  # re-raised while out of service: journaled, not annunciated
+    assert len(notes.events("raised")) == raised
+    assert engine.get_alarm(1)["activations"] == 2
+    engine.set_out_of_service(1, False, "erik")
+    assert state(engine) == AlarmState.UNACKNOWLEDGED
+    assert len(notes.events("raised")) == raised + 1

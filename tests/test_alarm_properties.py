@@ -20,7 +20,7 @@ S = 1_000_000_000
 ASSETS = ("P-101", "P-102")
 # Evidence is weighted up so that most sequences raise alarms the actions can then act on.
 KINDS = ["low"] * 6 + ["high"] * 2 + ["ack"] * 3 + ["shelve", "unshelve", "wait", "stop", "run"]
-KINDS += ["maint_start", "maint_end", "close", "dq", "dq_ok"]
+KINDS += ["maint_start", "maint_end", "close", "dq", "dq_ok", "oos", "rts"]
 ACTIONS = st.lists(
     st.tuples(st.sampled_from(KINDS), st.sampled_from(ASSETS), st.integers(1, 3)),
     min_size=10,
@@ -50,6 +50,8 @@ def apply(engine: AlarmEngine, clock: Clock, action: str, asset: str, n: int) ->
             engine.maintenance_start(asset, "mia")
         elif action == "maint_end":
             engine.maintenance_end(asset, "mia")
+        elif action in ("oos", "rts"):
+            engine.set_out_of_service(n, action == "oos", "erik")
         elif action == "close":
             engine.close_alarm(n, "false_alarm", "olga")
         elif action in ("dq", "dq_ok"):

@@ -134,11 +134,18 @@ def test_alarm_lifecycle_through_the_api(client: FlaskClient, engine: AlarmEngin
     )
     assert client.post("/api/v1/alarms/1/comment", headers=op, json={"comment": "DE brg hot"})
     body = {"outcome": "confirmed_fault", "fault_class": "bearing_outer", "comment": "spall"}
+    assert client.post("/api/v1/alarms/1/out-of-service", headers=op).json["state"] == (
+        "out_of_service"
+    )
+    assert client.post("/api/v1/alarms/1/return-to-service", headers=op).status_code == 200
     r = client.post("/api/v1/alarms/1/close", headers=op, json=body)
     assert r.json["closed"] and r.json["outcome_fault"] == "bearing_outer"
     doc = client.get("/api/v1/alarms/1", headers=op).json
     actions = [e["action"] for e in doc["journal"]]
-    assert actions == ["raise", "acknowledge", "shelve", "unshelve", "comment", "close"]
+    assert actions == [
+        "raise", "acknowledge", "shelve", "unshelve", "comment", "out_of_service",
+        "return_to_service", "close",
+    ]  # fmt: skip
     assert all(e["who"] == "olga" for e in doc["journal"][1:])
     assert client.get("/api/v1/alarms?open=false", headers=op).json["alarms"][0]["id"] == 1
     assert client.get("/api/v1/alarms?open=true", headers=op).json["alarms"] == []
@@ -182,6 +189,7 @@ BAD_REQUESTS = [
     ("post", "/api/v1/alarms/1/close", {"outcome": "it was fine"}, 400),
     ("post", "/api/v1/alarms/99/acknowledge", {}, 404),
     ("post", "/api/v1/alarms/1/unshelve", {}, 409),
+    ("post", "/api/v1/alarms/1/return-to-service", {}, 409),
     ("get", "/api/v1/alarms?state=exploded", None, 400),
     ("get", "/api/v1/alarms?limit=0", None, 400),
     ("get", "/api/v1/alarms?colour=red", None, 400),

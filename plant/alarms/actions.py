@@ -88,6 +88,28 @@ class OperatorActions:
         # Back from the shelf while still standing and unacknowledged: annunciate it again.
         self._notify("raised" if again else "changed", alarm, ts_ns)
 
+    def set_out_of_service(
+        self: AlarmEngine, alarm_id: int, out: bool, who: str, comment: str = ""
+    ) -> Alarm:
+        """Take one alarm out of service (e.g. a broken instrument) or return it to service."""
+        with self._lock:
+            alarm = self._open_alarm(alarm_id, "taken out of service")
+            if alarm.out_of_service == out:
+                state = "out of service" if out else "in service"
+                raise AlarmConflictError(f"alarm {alarm_id} is already {state}")
+            if not out and alarm.asset in self._maintenance:
+                raise AlarmConflictError(f"asset {alarm.asset} is in maintenance: end it first")
+            before = alarm.state
+            alarm.out_of_service = out
+            if out:
+                alarm.shelved_until_ns = None
+            again = not out and alarm.annunciated and alarm.state is AlarmState.UNACKNOWLEDGED
+            action = "out_of_service" if out else "return_to_service"
+            self._record(alarm, action, before, self.clock(), who, comment, notify=None)
+            self._notify("raised" if again else "changed", alarm, self.clock())
+            self.journal.flush()
+            return alarm
+
     def comment(self: AlarmEngine, alarm_id: int, who: str, comment: str) -> Alarm:
         with self._lock:
             alarm = self._find(alarm_id)

@@ -115,6 +115,17 @@ def close(ctx: Context, user: User, body: s.CloseRequest, alarm_id: int) -> tupl
     return 200, alarm.to_dict()
 
 
+def out_of_service(ctx: Context, user: User, body: s.CommentOnly, alarm_id: int) -> tuple[int, Any]:
+    return 200, ctx.engine.set_out_of_service(alarm_id, True, user.username, body.comment).to_dict()
+
+
+def return_to_service(
+    ctx: Context, user: User, body: s.CommentOnly, alarm_id: int
+) -> tuple[int, Any]:
+    alarm = ctx.engine.set_out_of_service(alarm_id, False, user.username, body.comment)
+    return 200, alarm.to_dict()
+
+
 def counts(ctx: Context, user: User) -> tuple[int, Any]:
     return 200, ctx.engine.counts()
 
@@ -176,6 +187,22 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", f"{A}/unshelve", unshelve, "unshelve", P.SHELVE, s.CommentOnly),
     Route("POST", f"{A}/comment", comment, "add a comment", P.COMMENT, s.CommentRequest),
     Route("POST", f"{A}/close", close, "close with the outcome", P.CLOSE, s.CloseRequest),
+    Route(
+        "POST",
+        f"{A}/out-of-service",
+        out_of_service,
+        "take out of service",
+        P.MAINTENANCE,
+        s.CommentOnly,
+    ),
+    Route(
+        "POST",
+        f"{A}/return-to-service",
+        return_to_service,
+        "return to service",
+        P.MAINTENANCE,
+        s.CommentOnly,
+    ),
     Route(
         "POST",
         f"{PREFIX}/assets/{{asset}}/maintenance/start",
