@@ -106,3 +106,44 @@ def test_replay_of_a_fault_raises_and_a_stopped_machine_raises_nothing() -> None
     assert [(r.asset, r.source, r.ts_ns) for r in result.machine()] == [
         ("P-101", "bearing_outer", T0 + 600 * S)
     ]
+
+
+def test_watched_component_going_offline_raises_a_chain_alarm(
+    tmp_path: Path, mosquitto: MosquittoProcess
+) -> None:
+    raw = service_plant(tmp_path).model_dump(mode="json")
+    raw["alarms"]["watch_components"] = ["scorer-2"]
+    config = PlantConfig.model_validate(raw)
+    broker = BrokerUrl.parse(mosquitto.url)
+    host = make_client(broker)
+    connect(host, broker)
+    service = AlarmService(config, mqtt_client=host, env={}, serve_api=False).start()
+    # A separate scorer process announces itself, then dies without a clean disconnect.
+    scorer = make_client(broker, availability_component="scorer-2")
+    connect(scorer, broker)
+    try:
+        time.sleep(0.3)
+        assert service.engine.list_alarms() == []  # online: no alarm
+        scorer.loop_stop()
+        scorer.socket().close()  # unclean: the broker publishes the last will (offline)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not service.engine.list_alarms():
+            time.sleep(0.05)
+        (alarm,) = service.engine.list_alarms()
+        assert (alarm["kind"], alarm["asset"], alarm["area"]) == (
+            "silent_chain",
+            "scorer-2",
+            "system",
+        )
+        back = make_client(broker, availability_component="scorer-2")
+        connect(back, broker)  # online again
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and service.engine.get_alarm(alarm["id"])["active"]:
+            time.sleep(0.05)
+        assert service.engine.get_alarm(alarm["id"])["state"] == "rtn_unacknowledged"
+        back.loop_stop()
+        back.disconnect()
+    finally:
+        service.stop()
+        host.loop_stop()
+        host.disconnect()

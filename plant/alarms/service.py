@@ -15,6 +15,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
+from plant import topics
 from plant.alarms.api import ApiServer, create_app
 from plant.alarms.engine import AlarmEngine
 from plant.alarms.notify import Dispatcher, build_dispatcher
@@ -51,6 +52,8 @@ class AlarmService:
         self.server = (
             ApiServer(create_app(self.engine, self.users), settings.api) if serve_api else None
         )
+        self._client = mqtt_client
+        self._watch = settings.watch_components if mqtt_client is not None else ()
         self._tick_s = tick_s
         self._stop = threading.Event()
         self._ticker = threading.Thread(target=self._tick_loop, name="alarm-tick", daemon=True)
@@ -58,8 +61,25 @@ class AlarmService:
     def start(self) -> AlarmService:
         if self.server is not None:
             self.server.start()
+        for component in self._watch:
+            self._watch_availability(component)
         self._ticker.start()
         return self
+
+    def _watch_availability(self, component: str) -> None:
+        """A component's retained availability (with its last will) drives a chain alarm."""
+        topic = topics.availability_topic(component)
+
+        def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+            state = msg.payload.decode(errors="replace").strip()
+            if state in ("online", "offline"):
+                self.engine.on_silence(component, state == "offline")
+            else:
+                log.warning("availability of %s: unexpected payload %r", component, state[:40])
+
+        if self._client is not None:
+            self._client.message_callback_add(topic, on_message)
+            self._client.subscribe(topic, qos=1)
 
     def _tick_loop(self) -> None:
         while not self._stop.wait(self._tick_s):
@@ -70,6 +90,8 @@ class AlarmService:
 
     def stop(self) -> None:
         self._stop.set()
+        for component in self._watch if self._client is not None else ():
+            self._client.message_callback_remove(topics.availability_topic(component))
         if self._ticker.is_alive():
             self._ticker.join(10)
         if self.server is not None:

@@ -155,6 +155,11 @@ class AlarmsConfig(Section):
 
     journal_path: str = Field(default="data/alarms.sqlite", description="SQLite journal")
     users_path: str = Field(default="data/users.sqlite", description="SQLite users and tokens")
+    watch_components: tuple[str, ...] = Field(
+        default=(),
+        description="availability components (plantwatch/v1/availability/<name>) whose "
+        "'offline' raises a silent-chain alarm, e.g. a separate scorer or ingest worker",
+    )
     persistence: PersistenceConfig = PersistenceConfig()
     flood: FloodConfig = FloodConfig()
     silence: SilenceConfig = SilenceConfig()
