@@ -130,9 +130,11 @@ class IngestService:
         except queue.Empty:
             return []
         deadline = time.monotonic() + self.limits.batch_wait_ms / 1000
-        while len(batch) < self.limits.batch_max:
+        nbytes, max_bytes = len(batch[0].payload), self.limits.batch_max_bytes
+        while len(batch) < self.limits.batch_max and nbytes < max_bytes:
             try:
                 batch.append(inbox.get_nowait())
+                nbytes += len(batch[-1].payload)
                 continue
             except queue.Empty:
                 pass
@@ -141,6 +143,7 @@ class IngestService:
                 break
             try:  # block (no spinning) until the next message or the batch deadline
                 batch.append(inbox.get(timeout=remaining))
+                nbytes += len(batch[-1].payload)
             except queue.Empty:
                 break
         return batch

@@ -40,6 +40,7 @@ MAX_ACCEL_M_S2 = 5000.0
 MAX_SHAFT_SPEED_HZ = 1000.0  # 60,000 rpm, the config's own upper bound
 LOAD_RANGE = (0.0, 2.0)
 MAX_NOTE_CHARS = 20_000
+TOPIC_CACHE_SIZE = 200_000  # resolved topics kept (10,000 assets x 5 sensors = 50,000)
 
 
 CODEC_REASONS = frozenset(
@@ -88,6 +89,7 @@ class Validator:
             (a.id, s.id): s for a in plant.resolved_assets for s in a.sensors
         }
         self._assets = {a.id: a for a in plant.resolved_assets}
+        self._topics: dict[str, tuple[topics.ReadingTopic, SensorConfig] | Rejected] = {}
 
     def check(self, topic: str, payload: bytes, arrival_ns: int) -> Accepted | Rejected:
         try:
@@ -103,6 +105,28 @@ class Validator:
             raise Invalid(
                 "oversized", f"{len(payload)} bytes > limit {self.limits.max_payload_bytes}"
             )
+        found = self._topics.get(topic)
+        if found is None:
+            found = self._resolve(topic)
+            if len(self._topics) >= TOPIC_CACHE_SIZE:
+                self._topics.clear()  # bounded: fuzzed or hostile topics cannot grow it
+            self._topics[topic] = found
+        if isinstance(found, Rejected):
+            raise Invalid(found.reason, found.detail)
+        where, sensor = found
+        reading = codec.decode(where.asset, where.sensor, where.modality, payload)
+        self._check_header(reading, arrival_ns)
+        _check_values(reading, sensor)
+        return Accepted(reading, where)
+
+    def _resolve(self, topic: str) -> tuple[topics.ReadingTopic, SensorConfig] | Rejected:
+        """The topic's identity and sensor config, or why it names no configured sensor."""
+        try:
+            return self._resolve_or_raise(topic)
+        except Invalid as exc:
+            return Rejected(exc.reason, exc.detail)
+
+    def _resolve_or_raise(self, topic: str) -> tuple[topics.ReadingTopic, SensorConfig]:
         try:
             where = topics.parse_reading_topic(topic)
         except topics.TopicError as exc:
@@ -125,10 +149,7 @@ class Validator:
                 f"sensor {where.sensor!r} is {sensor.modality.value}, topic says "
                 f"{where.modality.value}",
             )
-        reading = codec.decode(where.asset, where.sensor, where.modality, payload)
-        self._check_header(reading, arrival_ns)
-        _check_values(reading, sensor)
-        return Accepted(reading, where)
+        return where, sensor
 
     def _check_header(self, reading: Reading, arrival_ns: int) -> None:
         h = reading.header

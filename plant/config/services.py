@@ -68,7 +68,12 @@ class IngestConfig(Section):
         default=7 * 86_400.0, gt=0, description="reading time behind arrival (history: import)"
     )
     batch_max: int = Field(default=500, ge=1, le=100_000, description="messages per fsync")
-    batch_wait_ms: float = Field(default=5.0, ge=0, le=10_000, description="wait to fill a batch")
+    batch_max_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1024, description="payload bytes per fsync (waveforms)"
+    )
+    batch_wait_ms: float = Field(
+        default=20.0, ge=0, le=10_000, description="wait to fill a batch (fewer, larger fsyncs)"
+    )
     receive_maximum: int = Field(
         default=1000, ge=1, le=65_535, description="unacked messages the broker may send us"
     )
