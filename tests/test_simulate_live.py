@@ -11,7 +11,7 @@ import pytest
 
 from plant.config import load_config
 from plant.sim.plant import PlantSimulator
-from plant.sim.publisher import stepped
+from plant.sim.publisher import auto_step_s, stepped
 from tests.test_simulate_publish import Collector
 
 REPO = Path(__file__).resolve().parent.parent
@@ -22,7 +22,8 @@ DURATION_S = 300
 
 def expected_readings(seed: int) -> list:
     sim = PlantSimulator(load_config(CONFIG), seed, START_NS)
-    return list(stepped(sim, START_NS + DURATION_S * 10**9, 10 * 10**9))
+    step_ns = int(auto_step_s(len(sim.assets)) * 10**9)
+    return list(stepped(sim, START_NS + DURATION_S * 10**9, step_ns))
 
 
 @pytest.mark.parametrize("broker_kind", ["mosquitto", "embedded_broker"])

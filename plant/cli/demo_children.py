@@ -97,8 +97,9 @@ def _terminate(children: list[Child], timeout_s: float) -> None:
 
 
 def stop_all(children: list[Child], timeout_s: float) -> None:
-    """Stop the services first (the simulator flushes, ingest checkpoints), the broker last."""
-    _terminate([c for c in children if c.name != "broker"], timeout_s)
+    """The simulator first (it flushes), then the services (ingest checkpoints), the broker last."""
+    _terminate([c for c in children if c.name == "simulate"], timeout_s)
+    _terminate([c for c in children if c.name not in ("simulate", "broker")], timeout_s)
     _terminate([c for c in children if c.name == "broker"], timeout_s)
 
 

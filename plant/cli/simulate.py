@@ -26,6 +26,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--start-ns", type=int, default=None, help="plant start time (default: now)")
     p.add_argument("--component", default="simulator", help="name on the availability topic")
     p.add_argument("--window", type=int, default=1000, help="unacknowledged messages at most")
+    p.add_argument(
+        "--templates",
+        action="store_true",
+        help="scale mode: each asset replays readings simulated for a few representatives of "
+        "its family, at its configured rates (for --multiply benchmarks; see plant/sim/fanout.py)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         duration_s=args.duration,
         component=args.component,
         window=args.window,
+        templates=args.templates,
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
