@@ -9,6 +9,7 @@ partitions are open, or until ``close``: then it is fsynced and renamed into pla
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 from pathlib import Path
 
@@ -73,9 +74,18 @@ class PartitionSink:
         self.published: list[Path] = []
         self.rows_skipped = 0
 
-    def append(self, table: pa.Table, keys: np.ndarray) -> None:
-        """Write ``table``'s rows, row ``i`` into partition ``keys[i]``; one row group each."""
+    def append(self, table: pa.Table, keys: np.ndarray, *, presorted: bool = False) -> None:
+        """Write ``table``'s rows, row ``i`` into partition ``keys[i]``; one row group each.
+
+        ``presorted``: rows are already ordered by (partition key, sort keys), so each
+        partition is a zero-copy slice (no take: that copy costs as much as the write itself).
+        """
         if table.num_rows == 0:
+            return
+        if presorted:
+            _, first = np.unique(keys, return_index=True)
+            for a, b in itertools.pairwise([*sorted(first.tolist()), table.num_rows]):
+                self._append_partition(str(keys[a]), table.slice(a, b - a))
             return
         uniq = np.unique(keys)
         for key in uniq:

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -132,9 +133,12 @@ class StoreWriter:
         rows, ingest = self._buf[m], self._ingest[m]
         if not rows:
             return
-        table = readings_to_table(m, rows, ingest)
-        keys = self.partition.keys(m, table.column("ts_ns").to_numpy())
-        self._sinks[m].append(table, keys)
+        keys = self.partition.keys(m, np.fromiter((r.header.ts_ns for r in rows), np.int64))
+        order = sorted(
+            range(len(rows)), key=lambda i: (keys[i], rows[i].header.asset, rows[i].header.ts_ns)
+        )  # sorted before the table is built: sorting a table of waveforms copies them
+        table = readings_to_table(m, [rows[i] for i in order], [ingest[i] for i in order])
+        self._sinks[m].append(table, keys[order], presorted=True)
         self.rows_written += len(rows)
         self._buf[m], self._ingest[m], self._bytes[m] = [], [], 0
 
