@@ -106,7 +106,8 @@ def _try_connect(port: int, username: str | None, password: str | None) -> bool:
     c.connect("127.0.0.1", port)
     deadline = time.monotonic() + 5
     while not result and time.monotonic() < deadline:
-        c.loop(0.1)
+        if c.loop(0.1) != mqtt.MQTT_ERR_SUCCESS:  # the broker closed the connection
+            break
     c.disconnect()
     return bool(result and result[0])
 
@@ -232,3 +233,34 @@ def test_broker_command_refuses_public_bind_without_auth(tmp_path: Path) -> None
         )
         assert proc.returncode == 2, proc.stderr
         assert "without authentication" in proc.stderr
+
+
+def test_mosquitto_with_tls_and_password_serves_tls_only(tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+         "-out", str(cert), "-days", "1", "-subj", "/CN=localhost"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    pw = tmp_path / "passwd"
+    add_password(pw, "gw", "pw1")
+    auth = BrokerAuth(password_file=pw, certfile=cert, keyfile=key)
+    broker = MosquittoBroker(MosquittoSettings(free_port(), "127.0.0.1", tmp_path / "b", auth=auth))
+    broker.start()
+    try:
+        port = broker.settings.port
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        c.tls_set(ca_certs=str(cert))
+        c.tls_insecure_set(True)  # the test certificate names localhost, we dial 127.0.0.1
+        c.username_pw_set("gw", "pw1")
+        result: list[bool] = []
+        c.on_connect = lambda _c, _u, _f, rc, _p=None: result.append(not rc.is_failure)
+        c.connect("127.0.0.1", port)
+        deadline = time.monotonic() + 5
+        while not result and time.monotonic() < deadline:
+            c.loop(0.1)
+        c.disconnect()
+        assert result == [True]
+        assert not _try_connect(port, "gw", "pw1")  # plain MQTT on the TLS port: no CONNACK
+    finally:
+        broker.stop()
