@@ -113,7 +113,7 @@ class WindowAssembler:
 
         Uses a fresh timeline (the live state is left alone) and replays the readings in
         arrival order (or reading time, without arrival times), so window t sees what the
-        live path would have seen at t. The store is read in day-sized chunks.
+        live path would have seen at t. The store is read in 6-hour chunks.
         """
         return windows_at(self.config, source, asset, times_ns, self.max_clock_offset_s)
 
@@ -188,7 +188,7 @@ def windows_at(
 class _Replay:
     """Feeds an asset's readings to an assembler in arrival order, up to a time, chunk by chunk."""
 
-    CHUNK_NS = 24 * 3600 * NS_PER_S
+    CHUNK_NS = 6 * 3600 * NS_PER_S  # bounds memory: a day of one asset's waveforms is ~200 MB
 
     def __init__(self, asm: WindowAssembler, source: object, asset: str, tl: AssetTimeline):
         self.asm, self.source, self.asset, self.tl = asm, source, asset, tl

@@ -10,6 +10,7 @@ import pyarrow.dataset as ds
 
 from ingest.store import BackgroundFlusher, StoreReader, WriteAheadLog, flush_to_store
 from ingest.store.checkpoint import clean_crashed_writes, flush_segment
+from ingest.store.maintenance import compact
 from ingest.store.wal import read_segment
 from plant.codec import encode
 from plant.readings import (
@@ -152,3 +153,23 @@ def test_background_flusher_checkpoints_while_the_service_appends(tmp_path) -> N
     assert flusher.errors == 0
     assert sum(_rows_on_disk(tmp_path, m) for m in Modality) == len(rs)
     assert list(wal.replay()) == []
+
+
+def test_compaction_leaves_files_of_unfinished_checkpoints_alone(tmp_path) -> None:
+    rs = _readings(9)
+    wal = WriteAheadLog(tmp_path / "_wal" / "w0")
+    _append(wal, rs[:9])
+    flush_to_store(wal, tmp_path, include_active=True)
+    _append(wal, rs[9:])
+    seg = wal.rotate()
+    records = read_segment(wal.segments()[0].path, seg)
+    flush_segment(wal.name, seg, records, tmp_path)  # written, but the checkpoint never was
+    report = compact(tmp_path)
+    assert report.files_in == 0  # one settled file per partition: nothing to merge yet
+    thermal_dir = tmp_path / "readings" / "modality=thermal"
+    assert len(list(thermal_dir.rglob("wal-w0-*.parquet"))) == 2
+    stats = flush_to_store(wal, tmp_path)  # the retry still finds its files and skips them
+    assert stats.readings == 0 and stats.skipped_existing == len(records)
+    assert sum(_rows_on_disk(tmp_path, m) for m in Modality) == len(rs)
+    assert compact(tmp_path).files_in == 6  # now settled: two files per modality merged
+    assert sum(_rows_on_disk(tmp_path, m) for m in Modality) == len(rs)
