@@ -1,0 +1,126 @@
+"""Training data: windows from the store's window assembly, labelled, featurised once, cached.
+
+The window assembly (``ingest.assembly.windows_at``) is the one the live scorer uses, so training
+sees what scoring sees. Each window is featurised with the same jitted ``featurize`` the scorer
+runs, and the arrays are kept (spectra as float16) so training epochs never touch raw waveforms.
+The cache is an ``.npz`` of plain arrays (loaded with ``allow_pickle=False``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
+from pathlib import Path
+from typing import NamedTuple
+
+import jax
+import numpy as np
+
+from ingest.window import Window
+from models.batch import make_batch
+from models.config import ModelConfig
+from models.model import Features, featurize
+from plant.labels import FAULT_INDEX, FaultEpisode, active_fault
+from plant.readings import MODEL_MODALITIES
+
+log = logging.getLogger(__name__)
+CHUNK = 256
+
+
+class Labels(NamedTuple):
+    fault: np.ndarray  # (N,) bool: severity > 0 at the window's time
+    fault_class: np.ndarray  # (N,) int32 index into FAULT_CLASSES (0 = normal)
+    visible: np.ndarray  # (N, 4) bool: modalities the active fault is visible in
+    primary: np.ndarray  # (N,) int32 primary modality index, -1 when normal
+    severity: np.ndarray  # (N,) float32
+    asset: np.ndarray  # (N,) str asset id
+    ts_ns: np.ndarray  # (N,) int64
+
+
+class Dataset(NamedTuple):
+    features: Features  # numpy arrays, N rows
+    labels: Labels
+
+    def __len__(self) -> int:
+        return len(self.labels.fault)
+
+    def take(self, idx: np.ndarray) -> Dataset:
+        return Dataset(
+            Features(*(a[idx] for a in self.features)), Labels(*(a[idx] for a in self.labels))
+        )
+
+
+def label_window(episodes: list[FaultEpisode], asset: str, ts_ns: int) -> tuple:
+    """(fault, class index, visible (4,), primary index, severity) for one window."""
+    ep = active_fault(episodes, asset, ts_ns)
+    if ep is None:
+        return False, 0, np.zeros(4, bool), -1, 0.0
+    visible = np.array([m in ep.visible_in for m in MODEL_MODALITIES], bool)
+    primary = MODEL_MODALITIES.index(ep.primary) if ep.primary in MODEL_MODALITIES else -1
+    return True, FAULT_INDEX[ep.fault], visible, primary, float(ep.severity(ts_ns))
+
+
+@partial(jax.jit, static_argnames=("cfg",))
+def _featurize(batch, cfg: ModelConfig) -> Features:
+    return featurize(batch, cfg)
+
+
+def _chunks(windows: Iterable[Window], n: int) -> Iterator[list[Window]]:
+    chunk: list[Window] = []
+    for w in windows:
+        chunk.append(w)
+        if len(chunk) == n:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def build_dataset(
+    windows: Iterable[Window],
+    episodes: list[FaultEpisode],
+    cfg: ModelConfig,
+    progress: Callable[[int], None] | None = None,
+) -> Dataset:
+    """Featurise and label ``windows`` (any iterable; consumed in chunks of 256)."""
+    feats: list[list[np.ndarray]] = []
+    labels: list[tuple] = []
+    for chunk in _chunks(windows, CHUNK):
+        b = make_batch(chunk, cfg.inputs, size=CHUNK)  # one compiled shape
+        f = _featurize(b, cfg)
+        k = len(chunk)
+        row = [np.asarray(a)[:k] for a in f]
+        row[0] = row[0].astype(np.float16)  # spectra: log amplitudes, float16 is plenty
+        feats.append(row)
+        for w in chunk:
+            labels.append((*label_window(episodes, w.asset, w.ts_ns), w.asset, w.ts_ns))
+        if progress is not None:
+            progress(k)
+    if not feats:
+        raise ValueError("no windows to build a dataset from: is the store empty?")
+    features = Features(*(np.concatenate(parts) for parts in zip(*feats, strict=True)))
+    cols = list(zip(*labels, strict=True))
+    lab = Labels(
+        fault=np.array(cols[0], bool),
+        fault_class=np.array(cols[1], np.int32),
+        visible=np.stack(cols[2]),
+        primary=np.array(cols[3], np.int32),
+        severity=np.array(cols[4], np.float32),
+        asset=np.array(cols[5], str),
+        ts_ns=np.array(cols[6], np.int64),
+    )
+    return Dataset(features, lab)
+
+
+def save_dataset(ds: Dataset, path: Path) -> None:
+    arrays = {f"f_{k}": v for k, v in ds.features._asdict().items()}
+    arrays.update({f"l_{k}": v for k, v in ds.labels._asdict().items()})
+    np.savez(path, **arrays)
+
+
+def load_dataset(path: Path) -> Dataset:
+    with np.load(path, allow_pickle=False) as z:
+        feats = Features(*(z[f"f_{k}"] for k in Features._fields))
+        labels = Labels(*(z[f"l_{k}"] for k in Labels._fields))
+    return Dataset(feats, labels)

@@ -1,0 +1,157 @@
+"""Training: ``train_and_evaluate(cfg, workdir, dataset)`` -> a model directory with its figures.
+
+Splits by asset and time (models/splits.py); normaliser statistics fitted on normal training
+windows only; AdamW with a cosine schedule; one fixed training batch shape (compiled once) and
+bucketed evaluation shapes; explicit RNG keys; metrics to ``train_log.jsonl`` with a NaN check on
+the host at every log; the best validation state is kept and saved without pickle.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from functools import partial
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+from models.batch import ASSET_TYPES
+from models.checkpoint import save_model
+from models.config import ModelConfig
+from models.dataset import Dataset
+from models.features import NormStats, fit_thermal_model, fit_vibration_stats
+from models.losses import modality_dropout, total_loss
+from models.model import Features, FusionModel
+from models.progress import Progress
+from models.splits import Split, make_split
+from models.validation import figures
+
+log = logging.getLogger(__name__)
+
+
+def fit_stats(ds: Dataset) -> NormStats:
+    """Normaliser statistics from the normal windows of ``ds`` (training assets and period)."""
+    normal = ds.take(np.flatnonzero(~ds.labels.fault))
+    f = normal.features
+    vib_mean, vib_std = fit_vibration_stats(f.vib.astype(np.float32), f.present[:, 0])
+    coef, sigma = fit_thermal_model(f, len(ASSET_TYPES))
+    return NormStats(vib_mean, vib_std, coef, sigma)
+
+
+def make_optimizer(cfg: ModelConfig, steps: int) -> optax.GradientTransformation:
+    t = cfg.train
+    sched = optax.warmup_cosine_decay_schedule(
+        0.0, t.learning_rate, min(100, steps // 10 + 1), max(steps, 2), t.learning_rate * 0.05
+    )
+    return optax.chain(
+        optax.clip_by_global_norm(1.0), optax.adamw(sched, weight_decay=t.weight_decay)
+    )
+
+
+@partial(jax.jit, static_argnames=("graphdef", "cfg"), donate_argnames=("state",))
+def train_step(graphdef, state, f: Features, lab: dict, key, cfg: ModelConfig):
+    """One optimisation step on a fixed-shape batch; returns the new state and loss parts."""
+    model, opt = nnx.merge(graphdef, state)
+    present = modality_dropout(key, f.present, cfg.train.modality_dropout)
+
+    def loss_fn(m):
+        score, aux = m(f, present)
+        return total_loss(score, aux, present, lab, cfg.train)
+
+    grads, parts = nnx.grad(loss_fn, argnums=nnx.DiffState(0, nnx.Param), has_aux=True)(model)
+    opt.update(model, grads)
+    return nnx.state((model, opt)), parts
+
+
+def _batch_arrays(ds: Dataset, idx: np.ndarray) -> tuple[Features, dict]:
+    part = ds.take(idx)
+    lab = {
+        "fault": jnp.asarray(part.labels.fault),
+        "fault_class": jnp.asarray(part.labels.fault_class),
+        "visible": jnp.asarray(part.labels.visible),
+        "valid": jnp.ones(len(idx), jnp.float32),
+    }
+    return Features(*(jnp.asarray(a) for a in part.features)), lab
+
+
+def _check_finite(step: int, parts: dict) -> dict:
+    host = {k: float(v) for k, v in parts.items()}
+    bad = {k: v for k, v in host.items() if not np.isfinite(v)}
+    if bad:
+        raise FloatingPointError(f"step {step}: non-finite losses {bad}; lower learning_rate")
+    return host
+
+
+def split_dataset(ds: Dataset, cfg: ModelConfig) -> tuple[Split, dict[str, Dataset]]:
+    t = cfg.train
+    lab = ds.labels
+    split = make_split(
+        list(lab.asset),
+        int(lab.ts_ns.min()),
+        int(lab.ts_ns.max()) + 1,
+        test_fraction=t.test_asset_fraction,
+        val_fraction=t.val_fraction,
+        test_period_fraction=t.test_period_fraction,
+        seed=t.seed,
+    )
+    masks = split.masks(lab.asset, lab.ts_ns)
+    return split, {k: ds.take(np.flatnonzero(v)) for k, v in masks.items()}
+
+
+def train_and_evaluate(cfg: ModelConfig, workdir: Path, ds: Dataset) -> tuple[FusionModel, dict]:
+    """Train on ``ds`` (split inside), write ``workdir`` (a model directory), return figures."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    t = cfg.train
+    split, parts = split_dataset(ds, cfg)
+    train, val = parts["train"], parts["val"]
+    if len(train) < t.batch_size:
+        raise ValueError(f"{len(train)} training windows, fewer than batch_size {t.batch_size}")
+    key = jax.random.key(t.seed)
+    key, init_key = jax.random.split(key)
+    model = FusionModel(cfg, nnx.Rngs(params=init_key), stats=fit_stats(train))
+    steps_per_epoch = len(train) // t.batch_size
+    opt = nnx.Optimizer(model, make_optimizer(cfg, steps_per_epoch * t.epochs), wrt=nnx.Param)
+    graphdef, state = nnx.split((model, opt))
+    log_path = workdir / "train_log.jsonl"
+    best = (-1.0, None, 0)
+    rng = np.random.default_rng(t.seed)
+    bar = Progress(steps_per_epoch * t.epochs, "train")
+    t0 = time.monotonic()
+    with log_path.open("w") as logf:
+        for epoch in range(t.epochs):
+            order = rng.permutation(len(train))
+            for s in range(steps_per_epoch):
+                f, lab = _batch_arrays(train, order[s * t.batch_size : (s + 1) * t.batch_size])
+                key, sub = jax.random.split(key)
+                state, loss_parts = train_step(graphdef, state, f, lab, sub, cfg)
+                bar.update(1)
+            host = _check_finite(epoch, loss_parts)
+            mgd, mstate = nnx.split(nnx.merge(graphdef, state)[0])
+            val_fig = figures(mgd, mstate, val) if len(val) else {"auroc": {"fused": float("nan")}}
+            v = val_fig["auroc"]["fused"]
+            rec = {"epoch": epoch, "elapsed_s": time.monotonic() - t0, **host, "val_auroc": v}
+            logf.write(json.dumps(rec) + "\n")
+            logf.flush()
+            bar.update(0, note=f"loss {host['loss']:.3f} val_auroc {v:.4f}")
+            if not np.isfinite(best[0]) or v >= best[0] or best[1] is None:
+                best = (v, jax.tree.map(np.asarray, mstate), epoch)
+    bar.close()
+    train_s = time.monotonic() - t0
+    model = nnx.merge(mgd, best[1])
+    result = {
+        "train_seconds": train_s,
+        "best_epoch": best[2],
+        "val": figures(mgd, best[1], val) if len(val) else {},
+        "test": figures(mgd, best[1], parts["test"]) if len(parts["test"]) else {},
+        "split": split.to_json(),
+        "windows": {k: len(v) for k, v in parts.items()},
+    }
+    save_model(model, cfg, workdir, {"best_epoch": best[2]})
+    (workdir / "metrics.json").write_text(json.dumps(result, indent=2, default=float))
+    log.info("trained in %.1f s; test %s", train_s, result["test"].get("auroc"))
+    return model, result

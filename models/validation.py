@@ -1,0 +1,75 @@
+"""Figures computed during training on cached features: fused and single-modality AUROC.
+
+The full evaluation (alarms, calibration, Shapley, baselines) is models/evaluate*.py; these are
+the quick numbers training logs and writes into the model's metrics.json.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import numpy as np
+from flax import nnx
+
+from models.batch import bucket_for
+from models.dataset import Dataset
+from models.metrics import auroc, macro_f1
+from models.model import MODALITY_NAMES, Features
+
+EVAL_BUCKETS = (64, 256, 1024)
+
+
+@partial(jax.jit, static_argnames=("graphdef",))
+def forward_features(graphdef, state, f: Features, present):
+    model = nnx.merge(graphdef, state)
+    score, aux = model(f, present)
+    return score, aux["late_scores"], aux["fault_logits"]
+
+
+def _pad(a: np.ndarray, size: int) -> np.ndarray:
+    return np.pad(a, [(0, size - len(a))] + [(0, 0)] * (a.ndim - 1))
+
+
+def predict(graphdef, state, ds: Dataset, present: np.ndarray | None = None):
+    """Fused logits (N,), late logits (N, 4), fault logits (N, C) over a cached dataset."""
+    present = ds.features.present if present is None else present
+    n, top = len(ds), EVAL_BUCKETS[-1]
+    outs: list[tuple] = []
+    for start in range(0, n, top):
+        sl = slice(start, min(n, start + top))
+        k = sl.stop - sl.start
+        size = bucket_for(k, EVAL_BUCKETS)
+        f = Features(*(_pad(a[sl], size) for a in ds.features))
+        out = forward_features(graphdef, state, f, _pad(present[sl], size))
+        outs.append(tuple(np.asarray(o)[:k] for o in out))
+    if not outs:
+        return np.zeros(0), np.zeros((0, 4)), np.zeros((0, 1))
+    return tuple(np.concatenate(parts) for parts in zip(*outs, strict=True))
+
+
+def figures(graphdef, state, ds: Dataset) -> dict:
+    """Fused AUROC, each modality alone, late heads, fault-class macro-F1, counts."""
+    y = ds.labels.fault
+    score, late, fault_logits = predict(graphdef, state, ds)
+    out: dict = {
+        "auroc": {"fused": auroc(y, score)},
+        "auroc_late_head": {},
+        "counts": {
+            "windows": len(y),
+            "fault_windows": int(y.sum()),
+            "assets": len(np.unique(ds.labels.asset)),
+        },
+    }
+    present = ds.features.present
+    for m, name in enumerate(MODALITY_NAMES):
+        only = np.zeros_like(present)
+        only[:, m] = present[:, m]
+        rows = present[:, m]
+        s_m, _, _ = predict(graphdef, state, ds, only)
+        out["auroc"][name] = auroc(y[rows], s_m[rows])
+        out["auroc_late_head"][name] = auroc(y[rows], late[rows, m])
+    out["fault_class_macro_f1"] = macro_f1(ds.labels.fault_class[y], fault_logits[y].argmax(-1))
+    singles = [v for k, v in out["auroc"].items() if k != "fused" and np.isfinite(v)]
+    out["auroc"]["best_single"] = max(singles) if singles else float("nan")
+    return out

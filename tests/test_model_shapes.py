@@ -1,0 +1,177 @@
+"""The model's batch, features and forward pass: shapes, masks, no NaN, missing modalities."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from flax import nnx
+
+from ingest.window import ThermalSeries, Window
+from models.batch import Batch, make_batch, pad_batch
+from models.config import ModelConfig
+from models.features import vibration_features
+from models.model import MODALITY_NAMES, FusionModel, featurize
+from models.notes_text import encode_notes, normalise
+from plant.readings import (
+    CameraImage,
+    ContextReading,
+    Header,
+    MachineState,
+    Modality,
+    OperatorNote,
+    VibrationSnapshot,
+)
+
+T0 = 1_780_000_000 * 10**9
+SMALL = ModelConfig.model_validate(
+    {"inputs": {"vibration_samples": 2048, "order_bins": 64, "note_tokens": 32, "image_size": 32}}
+)
+
+
+def make_window(
+    rng: np.random.Generator,
+    *,
+    fault: bool = False,
+    asset: str = "PA-001",
+    present: tuple[bool, bool, bool, bool] = (True, True, True, True),
+    fs: float = 12_800.0,
+    n: int = 2048,
+    speed_hz: float = 24.5,
+) -> Window:
+    """A hand-built window; a fault adds bearing impacts, heat, a dark spot and a worried note."""
+    h = Header(asset, "s", T0, 1, 0)
+    t = np.arange(n) / fs
+    x = 0.3 * np.sin(2 * np.pi * speed_hz * t) + 0.05 * rng.normal(size=(3, n))
+    if fault:
+        x += (1 + np.cos(2 * np.pi * 3.58 * speed_hz * t)) * 0.4 * np.sin(2 * np.pi * 3000 * t)
+    vib = VibrationSnapshot(h, fs, ("x", "y", "z"), x.astype(np.float32))
+    k = 32
+    temp = 40 + rng.normal(0, 0.3, (k, 3)) + (np.linspace(0, 8, k)[:, None] if fault else 0)
+    thermal = ThermalSeries(
+        ts_ns=T0 - np.arange(k)[::-1].astype(np.int64) * 10**10,
+        channels=("a", "b", "c"),
+        temperature_c=temp.astype(np.float32),
+        load_fraction=np.full(k, 0.8, np.float32),
+        ambient_c=np.full(k, 22.0, np.float32),
+        shaft_speed_hz=np.full(k, speed_hz, np.float32),
+        running=np.ones(k, bool),
+    )
+    img = rng.integers(100, 160, (32, 32, 3)).astype(np.uint8)
+    if fault:
+        img[10:18, 10:18] = 20
+    text = "DE brg noisy, hot" if fault else "rounds ok no issues"
+    return Window(
+        asset=asset,
+        asset_type="motor-pump",
+        ts_ns=T0,
+        vibration=vib if present[0] else None,
+        thermal=thermal if present[1] else None,
+        camera=CameraImage(h, img) if present[2] else None,
+        notes=(OperatorNote(h, text),) if present[3] else (),
+        context=ContextReading(h, speed_hz, 0.8, 22.0, MachineState.RUNNING),
+        staleness_s={m: 0.0 for m in Modality if m is not Modality.CONTEXT},
+    )
+
+
+B = 4  # every forward below uses one batch shape: one compilation
+
+
+@pytest.fixture(scope="module")
+def model() -> FusionModel:
+    return FusionModel(SMALL, nnx.Rngs(0))
+
+
+@nnx.jit
+def forward(model: FusionModel, b: Batch, present: np.ndarray):
+    return model(featurize(b, SMALL), present)
+
+
+def batch_of(windows: list[Window]) -> Batch:
+    return make_batch(windows, SMALL.inputs, size=B)
+
+
+def test_batch_has_fixed_shapes_and_presence_mask() -> None:
+    rng = np.random.default_rng(0)
+    wins = [make_window(rng), make_window(rng, present=(False, True, False, True))]
+    b = make_batch(wins, SMALL.inputs, size=4)
+    assert b.vibration.shape == (4, 3, 2048)
+    assert b.image.shape == (4, 32, 32, 3) and b.note_ids.shape == (4, 32)
+    assert b.present.tolist() == [
+        [True, True, True, True],
+        [False, True, False, True],
+        [False] * 4,
+        [False] * 4,
+    ]
+    assert not b.vibration[1].any() and not b.image[1].any()  # absent: masked, not filled
+
+
+def test_order_axis_puts_a_defect_at_the_same_order_at_any_rate_and_speed() -> None:
+    cfg = SMALL.inputs.model_copy(update={"vibration_samples": 8192})
+    order_step = cfg.max_order / cfg.order_bins
+    for fs, speed in [(12_800.0, 24.5), (25_600.0, 49.0), (48_000.0, 29.0)]:
+        rng = np.random.default_rng(1)
+        w = make_window(rng, fault=True, fs=fs, speed_hz=speed, n=8192)
+        b = make_batch([w], cfg)
+        env = np.asarray(vibration_features(b, cfg))[0, 0, 1]  # envelope order spectrum
+        peak = (np.argmax(env[8:]) + 8) * order_step
+        assert abs(peak - 3.58) <= order_step, (fs, speed, peak)
+
+
+def test_forward_returns_score_and_aux_without_nan(model: FusionModel) -> None:
+    rng = np.random.default_rng(2)
+    wins = [make_window(rng, fault=i % 2 == 0) for i in range(2)]
+    b = pad_batch(make_batch(wins, SMALL.inputs), B)  # padded rows have nothing present
+    score, aux = forward(model, b, b.present)
+    assert score.shape == (B,) and np.isfinite(np.asarray(score)).all()
+    assert aux["late_scores"].shape == (B, 4) and aux["gate"].shape == (B, 5)
+    assert aux["fault_logits"].shape == (B, 15)
+    assert set(aux["tokens"]) == set(MODALITY_NAMES)
+    np.testing.assert_allclose(np.asarray(aux["gate"]).sum(-1), 1.0, rtol=1e-5)
+    assert np.all(np.asarray(aux["gate"])[2:, :4] == 0)  # absent modalities get no weight
+
+
+def test_a_missing_modality_changes_only_its_own_tokens(model: FusionModel) -> None:
+    rng = np.random.default_rng(3)
+    full = batch_of([make_window(rng, fault=True)])
+    score_full, aux_full = forward(model, full, full.present)
+    for m, name in enumerate(MODALITY_NAMES):
+        present = full.present.copy()
+        present[0, m] = False
+        score, aux = forward(model, full, present)
+        assert np.isfinite(float(score[0]))
+        assert float(aux["gate"][0, m]) == 0.0
+        for other in MODALITY_NAMES:
+            if other != name:
+                np.testing.assert_array_equal(aux["tokens"][other], aux_full["tokens"][other])
+        assert float(score[0]) != float(score_full[0])
+
+
+def test_absent_slot_contents_never_reach_the_score(model: FusionModel) -> None:
+    rng = np.random.default_rng(4)
+    b = batch_of([make_window(rng, present=(False, True, True, True))])
+    garbage = b._replace(vibration=rng.normal(size=b.vibration.shape).astype(np.float32))
+    s1, _ = forward(model, b, b.present)
+    s2, _ = forward(model, garbage, garbage.present)
+    assert float(s1[0]) == float(s2[0])
+
+
+def test_all_modalities_missing_still_scores(model: FusionModel) -> None:
+    b = batch_of([])
+    score, _ = forward(model, b, b.present)
+    assert np.isfinite(np.asarray(score)).all()
+
+
+def test_notes_normaliser_expands_maintenance_abbreviations() -> None:
+    assert normalise("DE brg u/s, c/o pmp") == [
+        "drive",
+        "end",
+        "bearing",
+        "unserviceable",
+        "change",
+        "out",
+        "pump",
+    ]
+    a = encode_notes(["brg noisy"], 16, 4096)
+    b = encode_notes(["bearing noisy"], 16, 4096)
+    np.testing.assert_array_equal(a, b)
+    assert (a > 0).sum() > 0 and a.max() < 4096
