@@ -205,7 +205,8 @@ class VibrationModel:
         for fault in active:
             s = sev[fault]
             rate_hz = self._strike_rate_hz(fault, shaft_hz)
-            times = impact_times_s(rate_hz, self.duration_s, b.slip_jitter, rng)
+            jitter = 0.0 if fault is FaultClass.GEAR_TOOTH else b.slip_jitter  # teeth: no slip
+            times = impact_times_s(rate_hz, self.duration_s, jitter, rng)
             amp = self._strike_amplitudes(fault, s, times, theta0, shaft_hz, rng)
             peak = b.gear_impact_m_s2 if fault is FaultClass.GEAR_TOOTH else b.impact_m_s2
             amp *= peak * s**IMPACT_EXPONENT * speed**1.5 * (0.4 + 0.6 * load)
@@ -245,7 +246,7 @@ class VibrationModel:
 def _phasor_powers(phase: np.ndarray, count: int) -> np.ndarray:
     """(count, N) complex64: exp(i k phase) for k = 1..count, by repeated multiplication."""
     base = np.empty(phase.shape, dtype=np.complex64)
-    phase32 = phase.astype(np.float32)  # float32 phase: < 1e-3 rad error over a snapshot
+    phase32 = np.mod(phase, 2 * np.pi).astype(np.float32)  # wrapped first: < 1e-6 rad error
     base.real = np.cos(phase32)
     base.imag = np.sin(phase32)
     powers = np.empty((count, phase.size), dtype=np.complex64)
