@@ -1,14 +1,16 @@
 """Login, sessions and CSRF for the dashboard. Nothing is served without login but /health.
 
-A user logs in with the username and password of ``plant/users.py``; the dashboard exchanges
-them once for a bearer token of the alarm API (so every acknowledgement is journaled under that
-user) and keeps the token and role in a signed Flask session. Passwords are never stored or
-logged. Dash's renderer sends the ``_csrf_token`` cookie back as the ``X-CSRFToken`` header;
-every callback POST must carry the value bound to the session.
+A user logs in with the username and password of ``plant/users.py`` (the users database the alarm
+API shares); the dashboard then issues that user a bearer token for the alarm API (so every
+acknowledgement is journaled under that user) and keeps the token and role in a signed Flask
+session. Without a local users database it asks the API's ``POST /api/v1/tokens`` instead.
+Passwords are never stored or logged. Dash's renderer sends the ``_csrf_token`` cookie back as
+the ``X-CSRFToken`` header; every callback POST must carry the value bound to the session.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import html
 import logging
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import flask
 
-from dashboard.context import CONFIG_KEY, DashboardContext
+from dashboard.context import CONFIG_KEY, DashboardContext, Principal
 from dashboard.data.alarms_api import ApiError
 
 log = logging.getLogger(__name__)
@@ -93,19 +95,15 @@ def _login() -> flask.Response | str:
     password = flask.request.form.get("password", "")
     ctx: DashboardContext = flask.current_app.config[CONFIG_KEY]
     try:
-        doc = ctx.api.create_token(username, password)
+        principal = authenticate(ctx, username, password)
     except ApiError as exc:
-        if exc.status in (400, 401, 403):
-            log.info("login refused for user %r", username)
-            return _login_page(nxt, "Wrong username or password."), 401
         log.error("login: alarm API unavailable: %s", exc)
         return _login_page(nxt, "The alarm service cannot be reached; try again."), 503
+    if principal is None:
+        log.info("login refused for user %r", username)
+        return _login_page(nxt, "Wrong username or password."), 401
     flask.session.clear()
-    flask.session["user"] = {
-        "username": str(doc.get("username", username)),
-        "role": str(doc.get("role", "viewer")),
-        "token": str(doc["token"]),
-    }
+    flask.session["user"] = dataclasses.asdict(principal)
     flask.session["csrf"] = secrets.token_urlsafe(24)
     log.info("user %r logged in (role %s)", username, flask.session["user"]["role"])
     resp = flask.redirect(nxt)
@@ -118,7 +116,28 @@ def _login() -> flask.Response | str:
     return resp
 
 
+def authenticate(ctx: DashboardContext, username: str, password: str) -> Principal | None:
+    """A principal with an alarm API token, or None when the password is wrong."""
+    if ctx.users is not None:
+        user = ctx.users.authenticate(username, password)
+        if user is None:
+            return None
+        token = ctx.users.issue_token(user.username, ctx.token_ttl_s, label="dashboard")
+        return Principal(user.username, user.role.value, token.token)
+    try:
+        doc = ctx.api.create_token(username, password)
+    except ApiError as exc:
+        if exc.status in (400, 401, 403):
+            return None
+        raise
+    return Principal(str(doc.get("username", username)), str(doc.get("role", "")), doc["token"])
+
+
 def _logout() -> flask.Response:
+    doc = flask.session.get("user")
+    ctx: DashboardContext = flask.current_app.config[CONFIG_KEY]
+    if doc and ctx.users is not None:
+        ctx.users.revoke_token(doc["token"])
     flask.session.clear()
     resp = flask.redirect("/login")
     resp.delete_cookie(CSRF_COOKIE)

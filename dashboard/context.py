@@ -15,6 +15,7 @@ from dashboard.data.alarms_api import AlarmApiClient
 from dashboard.data.model_info import ModelInsight
 from dashboard.data.store import StoreView
 from plant.config import PlantConfig
+from plant.users import Permission, Role, User, UserStore
 
 CONFIG_KEY = "PLANTWATCH_DASHBOARD"
 T = TypeVar("T")
@@ -31,7 +32,10 @@ class Principal:
     @property
     def can_act(self) -> bool:
         """May acknowledge, shelve and comment (the alarm API enforces it again)."""
-        return self.role != "viewer"
+        try:
+            return User(self.username, Role(self.role)).can(Permission.ACKNOWLEDGE)
+        except ValueError:
+            return False
 
 
 @dataclasses.dataclass(slots=True)
@@ -41,6 +45,8 @@ class DashboardContext:
     store: StoreView | None
     registry_dir: Path | None
     insight: ModelInsight
+    users: UserStore | None = None  # plant/users.py database shared with the alarm API
+    token_ttl_s: float = 12 * 3600
     refresh_s: float = 5.0
     _cache: dict[str, tuple[float, Any]] = dataclasses.field(default_factory=dict)
     _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)

@@ -19,7 +19,7 @@ from plant.readings import Modality
 
 log = logging.getLogger(__name__)
 
-GRAPH_CONFIG = {"displaylogo": False, "responsive": True}
+GRAPH_CONFIG = {"displaylogo": False}
 
 
 def _lookback_s(asset: Asset, modality: Modality, floor_s: float = 3600.0) -> float:
@@ -61,7 +61,7 @@ def vibration_panel(store: StoreView, asset: Asset, at_ns: int, fault: str) -> h
                     {k: v.markers_hz[k] for k in ("1x", "2x")},
                     "Acceleration spectrum",
                     highlight=hl,
-                    max_hz=min(v.sample_rate_hz / 2, 2000.0),
+                    max_hz=min(v.sample_rate_hz / 2, max(40 * v.shaft_hz, 500.0)),
                 ),
             ),
             _graph(

@@ -14,6 +14,7 @@ from dashboard.data.alarms_api import AlarmApiClient
 from dashboard.data.model_info import ModelInsight
 from dashboard.data.store import StoreView
 from plant.config import PlantConfig
+from plant.users import UserStore
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ def build_app(
     registry: Path | None,
     secret_file: Path,
     secret: bytes | None = None,
+    users_db: Path | None = None,
     secure_cookies: bool = False,
     refresh_s: float = 5.0,
 ) -> dash.Dash:
@@ -35,12 +37,18 @@ def build_app(
     else:
         log.warning("store %s not found: evidence and trends will say so", store)
     reg = registry if registry and registry.exists() else None
+    users_path = Path(users_db or plant.alarms.users_path)
+    users = UserStore(users_path) if users_path.exists() else None
+    if users is None:
+        log.info("no users database at %s: logins go through the alarm API", users_path)
     ctx = DashboardContext(
         plant=plant,
         api=AlarmApiClient(api_url),
         store=store_view,
         registry_dir=reg,
         insight=ModelInsight(reg),
+        users=users,
+        token_ttl_s=plant.alarms.api.token_ttl_s,
         refresh_s=refresh_s,
     )
     key = secret if secret else load_or_create_secret(secret_file)

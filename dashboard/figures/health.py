@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import plotly.graph_objects as go
 
 from dashboard.data.alarm_views import Alarm
-from dashboard.figures.theme import INK, PRIORITY_COLOURS, base_layout, empty_figure
-
-
-def _dt(ts_ns: Sequence[int] | np.ndarray) -> np.ndarray:
-    return np.asarray(ts_ns, dtype="int64").astype("datetime64[ns]")
+from dashboard.figures.theme import (
+    INK,
+    PRIORITY_COLOURS,
+    base_layout,
+    date_axis,
+    empty_figure,
+    iso_time,
+)
 
 
 def health_trend(
@@ -22,15 +24,17 @@ def health_trend(
     if len(ts_ns) == 0:
         return empty_figure(title, "no health scores in this period")
     fig = go.Figure(
-        go.Scattergl(x=_dt(ts_ns), y=list(health), mode="lines", line={"color": INK, "width": 1.5})
+        go.Scattergl(
+            x=date_axis(ts_ns), y=list(health), mode="lines", line={"color": INK, "width": 1.5}
+        )
     )
     for alarm in alarms:
         colour = PRIORITY_COLOURS.get(alarm.priority, INK)
         fig.add_vline(
-            x=_dt([alarm.raised_ns])[0], line={"color": colour, "width": 2, "dash": "dot"}
+            x=iso_time(alarm.raised_ns), line={"color": colour, "width": 2, "dash": "dot"}
         )
         fig.add_annotation(
-            x=_dt([alarm.raised_ns])[0],
+            x=iso_time(alarm.raised_ns),
             y=102,
             text=f"{alarm.priority} {alarm.fault_class}",
             showarrow=False,

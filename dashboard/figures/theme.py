@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import plotly.graph_objects as go
 
 BACKGROUND = "#d9d9d9"
@@ -42,3 +43,13 @@ def empty_figure(title: str, reason: str, *, height: int = 260) -> go.Figure:
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return base_layout(fig, title, height=height)
+
+
+def iso_time(ts_ns: int) -> str:
+    """A UTC time as Plotly reads it on a date axis (shapes and annotations need this form)."""
+    return str(np.datetime64(int(ts_ns), "ns").astype("datetime64[ms]"))
+
+
+def date_axis(ts_ns) -> np.ndarray:
+    """int64 ns to datetime64[ms] for a date x axis (UTC)."""
+    return np.asarray(ts_ns, dtype="int64").astype("datetime64[ns]").astype("datetime64[ms]")

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import plotly.graph_objects as go
 
-from dashboard.figures.theme import ABNORMAL, INK, MUTED, base_layout, empty_figure
+from dashboard.figures.theme import (
+    ABNORMAL,
+    INK,
+    MUTED,
+    base_layout,
+    date_axis,
+    empty_figure,
+    iso_time,
+)
 
 
 def thermal_figure(
@@ -23,7 +29,7 @@ def thermal_figure(
     """``measured_c`` and ``expected_c`` are (T,) on ``ts_ns``; residuals past the limit in red."""
     if len(ts_ns) == 0:
         return empty_figure(title, "no temperatures in this period")
-    x = np.asarray(ts_ns, dtype="int64").astype("datetime64[ns]")
+    x = date_axis(ts_ns)
     fig = go.Figure()
     if expected_c is not None:
         fig.add_trace(
@@ -53,13 +59,8 @@ def thermal_figure(
                 )
             )
     if at_ns is not None:
-        fig.add_vline(x=np.datetime64(int(at_ns), "ns"), line={"color": INK, "dash": "dot"})
+        fig.add_vline(x=iso_time(at_ns), line={"color": INK, "dash": "dot"})
     fig.update_yaxes(title="°C")
     fig = base_layout(fig, title)
     fig.update_layout(showlegend=True, legend={"orientation": "h", "y": -0.25, "x": 0})
     return fig
-
-
-def residual_summary(measured_c: Sequence[float], expected_c: Sequence[float]) -> float:
-    """The latest residual (measured minus expected), °C."""
-    return float(measured_c[-1] - expected_c[-1])

@@ -46,7 +46,12 @@ def layout(priority: str | None = None, **_query: str) -> html.Div:
                         ),
                     ),
                     _filter("Area", dcc.Dropdown(areas, multi=True, id="f-area")),
-                    _filter("Asset", dcc.Input(id="f-asset", type="text", debounce=True)),
+                    _filter(
+                        "Asset",
+                        dcc.Input(
+                            id="f-asset", type="text", debounce=True, style={"width": "140px"}
+                        ),
+                    ),
                 ],
                 className="filters",
             ),

@@ -72,12 +72,14 @@ def _data_health(ov: Overview) -> html.Div:
     dh = ov.data_health
     silent = len(dh.silent_sensors)
     first = ", ".join(f"{a}/{m}" for a, m in dh.silent_sensors[:6])
-    lag = "no scores yet" if dh.lag_s is None else fmt_age(dh.lag_s)
+    age = "no scores yet" if dh.score_age_s is None else fmt_age(dh.score_age_s) + " ago"
+    lag = "unknown" if dh.ingest_lag_s is None else f"{dh.ingest_lag_s:.2f} s"
     dl = "unknown" if dh.dead_letters is None else str(dh.dead_letters)
     items = [
         _strip_item("Silent sensors", str(silent) + (f" ({first})" if silent else ""), silent > 0),
         _strip_item("Dead letters", dl, bool(dh.dead_letters)),
-        _strip_item("Newest score", lag, dh.lag_s is None or dh.lag_s > 300),
+        _strip_item("Ingest lag", lag, dh.ingest_lag_s is None or dh.ingest_lag_s > 5),
+        _strip_item("Newest score", age, dh.score_age_s is None or dh.score_age_s > 300),
         _strip_item("Assets", str(ov.n_assets), False),
     ]
     return html.Div(items, className="data-health", id="data-health")

@@ -31,6 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=Path("models/registry"),
         help="model registry folder (the model page, expected temperatures)",
     )
+    p.add_argument(
+        "--users", type=Path, help="users database (default: the plant's [alarms] users_path)"
+    )
     p.add_argument("--host", default="127.0.0.1", help="bind address (loopback by default)")
     p.add_argument("--port", type=int, default=8050)
     p.add_argument(
@@ -87,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
         store=args.store or plant.store.path,
         registry=args.registry,
         secret_file=args.secret_file,
+        users_db=args.users,
         secret=env_secret.encode() if env_secret else None,
         secure_cookies=bool(args.tls_cert or args.behind_proxy),
         refresh_s=args.refresh_s,

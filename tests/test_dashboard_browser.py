@@ -1,0 +1,236 @@
+"""The operator dashboard in real headless Chromium (Debian's), against real components.
+
+One plant with an injected bearing fault (tests/test_dashboard_scenario.py): the operator logs
+in, sees the overview, opens the alarm the fault raised, sees each modality's evidence,
+acknowledges it through the alarm API and still sees it acknowledged after a reload. A screenshot
+of every page goes to tests/artifacts/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from tests.fixtures.brokers import free_port, wait_port
+from tests.test_dashboard_scenario import OPERATOR, REPO, Scenario, build
+
+ARTIFACTS = REPO / "tests" / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
+TIMEOUT_MS = 20_000
+
+
+@pytest.fixture(scope="module")
+def scenario(tmp_path_factory) -> Scenario:
+    s = build(tmp_path_factory.mktemp("plant"))
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def dashboard(scenario: Scenario) -> tuple[str, Path]:
+    """``plantwatch dashboard`` as a child process; ends by its PID."""
+    port = free_port()
+    log_path = scenario.tmp / "dashboard.log"
+    cmd = [
+        sys.executable,
+        "-m",
+        "plant.cli",
+        "dashboard",
+        "--config",
+        str(scenario.config_path),
+        "--store",
+        str(scenario.store),
+        "--api",
+        scenario.api_url,
+        "--port",
+        str(port),
+        "--secret-file",
+        str(scenario.tmp / "secret"),
+        "--registry",
+        str(scenario.tmp / "registry"),
+        "--refresh-s",
+        "2",
+    ]
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+    try:
+        wait_port(port, 60)
+        yield f"http://127.0.0.1:{port}", log_path
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def login(page: Page, base: str, password: str = OPERATOR[1]) -> None:
+    page.goto(base + "/")
+    page.fill("#username", OPERATOR[0])
+    page.fill("#password", password)
+    page.click("#login-submit")
+
+
+def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_nothing_is_served_without_login_but_health(dashboard):
+    base, _ = dashboard
+    with urllib.request.urlopen(base + "/health") as r:
+        assert json.loads(r.read()) == {"status": "ok"}
+    with urllib.request.urlopen(base + "/alarms") as r:  # redirected to the login form
+        assert r.url.startswith(base + "/login?next=/alarms")
+        assert b'name="password"' in r.read()
+    for path in (
+        "/_dash-layout",
+        "/_dash-dependencies",
+        "/_dash-component-suites/dash/dcc/dash_core_components.js",
+    ):
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(base + path)
+        assert err.value.code in (401, 404)
+    req = urllib.request.Request(base + "/_dash-update-component", data=b"{}", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req)
+    assert err.value.code == 401
+
+
+def test_wrong_password_is_refused_and_no_password_is_logged(dashboard, browser):
+    base, log_path = dashboard
+    page = browser.new_page()
+    login(page, base, password="not-the-password-42")
+    expect(page.locator(".login-error")).to_contain_text("Wrong username or password")
+    login(page, base)
+    page.wait_for_selector("#asset-grid", timeout=TIMEOUT_MS)
+    page.close()
+    text = log_path.read_text()
+    assert "not-the-password-42" not in text and OPERATOR[1] not in text
+    assert "login refused for user 'op.anna'" in text
+
+
+def test_callbacks_need_the_sessions_csrf_token(dashboard, browser):
+    base, _ = dashboard
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    login(page, base)
+    page.wait_for_selector("#asset-grid", timeout=TIMEOUT_MS)
+    body = {
+        "output": "overview-body.children",
+        "outputs": {"id": "overview-body", "property": "children"},
+        "inputs": [{"id": "overview-tick", "property": "n_intervals", "value": 1}],
+        "changedPropIds": ["overview-tick.n_intervals"],
+    }
+    refused = ctx.request.post(base + "/_dash-update-component", data=body)
+    assert refused.status == 403  # session cookie alone: refused
+    token = next(c["value"] for c in ctx.cookies() if c["name"] == "_csrf_token")
+    ok = ctx.request.post(
+        base + "/_dash-update-component", data=body, headers={"X-CSRFToken": token}
+    )
+    assert ok.status == 200 and "asset-grid" in ok.text()
+    ctx.close()
+
+
+def test_operator_sees_the_fault_opens_its_alarm_and_acknowledges_it(
+    dashboard, browser, scenario: Scenario
+):
+    base, _ = dashboard
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    login(page, base)
+
+    # overview: every asset, the faulty one coloured and first in its area
+    page.wait_for_selector("#asset-grid .tile", timeout=TIMEOUT_MS)
+    assert page.locator("#asset-grid .tile").count() == 6
+    tile = page.locator(f'#asset-grid a.tile[href="/asset/{scenario.asset}"]')
+    assert "p-" in tile.get_attribute("class")
+    area = page.locator("section.area", has=page.locator(f'a[href="/asset/{scenario.asset}"]'))
+    assert area.locator(".tile").first.get_attribute("href") == f"/asset/{scenario.asset}"
+    expect(page.locator("#data-health")).to_contain_text("Dead letters: 1")
+    shot(page, "overview")
+
+    # alarms list: the injected fault's alarm, unacknowledged
+    page.click("text=Alarms")
+    row = page.locator(f"#alarm-row-{scenario.alarm_id}")
+    expect(row).to_have_attribute("data-state", "unacknowledged", timeout=TIMEOUT_MS)
+    expect(row).to_contain_text(scenario.fault.value)
+    shot(page, "alarms")
+
+    # alarm detail: explanation and each modality's evidence at the alarm's time
+    row.locator(f'a[href="/alarm/{scenario.alarm_id}"]').click()
+    page.wait_for_selector("#journal", timeout=TIMEOUT_MS)
+    expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=TIMEOUT_MS)
+    for modality in ("vibration", "thermal", "camera", "notes"):
+        panel = page.locator(f'[data-modality="{modality}"]')
+        expect(panel).to_be_visible()
+        if modality != "notes":
+            expect(panel.locator(".js-plotly-plot").first).to_be_visible(timeout=TIMEOUT_MS)
+    vib = page.locator('[data-modality="vibration"]')
+    for marker in ("BPFO", "BPFI", "BSF", "FTF", "1x", "2x"):
+        expect(vib).to_contain_text(marker)
+    expect(vib).to_contain_text("zone")
+    expect(page.locator('[data-modality="notes"] .note').first).to_be_visible()
+    shot(page, "alarm")
+
+    # acknowledge through the alarm API; the new state survives a reload
+    page.fill("#detail-text", "checked on site, bearing noisy")
+    page.click('button:has-text("Acknowledge")')
+    state = page.locator("#alarm-facts [data-state]")
+    expect(state).to_have_attribute("data-state", "acknowledged", timeout=TIMEOUT_MS)
+    page.reload()
+    expect(state).to_have_attribute("data-state", "acknowledged", timeout=TIMEOUT_MS)
+    expect(page.locator("#journal")).to_contain_text("op.anna")
+    journal = scenario.engine.get_alarm(scenario.alarm_id)["journal"]
+    assert any(e["action"] == "acknowledge" and e["who"] == OPERATOR[0] for e in journal)
+    shot(page, "alarm-acknowledged")
+
+    # asset page: health trend with the alarm marked, evidence per modality
+    page.goto(f"{base}/asset/{scenario.asset}")
+    page.wait_for_selector("#asset-summary", timeout=TIMEOUT_MS)
+    expect(page.locator('[data-modality="vibration"] .js-plotly-plot').first).to_be_visible(
+        timeout=TIMEOUT_MS
+    )
+    expect(page.locator("#asset-summary")).to_contain_text(scenario.fault.value)
+    shot(page, "asset")
+
+    page.goto(f"{base}/model")
+    page.wait_for_selector("h2", timeout=TIMEOUT_MS)
+    shot(page, "model")
+    page.close()
+
+
+def test_dashboard_refuses_a_public_address_without_tls(tmp_path):
+    cmd = [
+        sys.executable,
+        "-m",
+        "plant.cli",
+        "dashboard",
+        "--host",
+        "0.0.0.0",
+        "--secret-file",
+        str(tmp_path / "s"),
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert done.returncode == 2
+    assert "--behind-proxy" in done.stderr and not (tmp_path / "s").exists()

@@ -1,0 +1,194 @@
+"""A plant with an injected bearing fault, served for the dashboard tests by real components.
+
+Readings come from the real simulator (``plant.sim``) and are written by the real StoreWriter;
+the ingest figures by the real IngestMetrics; alarms by the real AlarmEngine behind the real alarm
+API (in a thread); users by plant/users.py. The one stand-in is the scorer: health events are
+derived here from the injected fault's ground-truth severity (a trained model is another
+engineer's part and minutes of CPU), so the alarm they raise is the injected fault's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from werkzeug.serving import make_server
+
+from ingest.metrics import IngestMetrics, write_snapshot
+from ingest.store.writer import ScoreWriter, StoreWriter, write_labels
+from plant.alarms.api.app import create_app
+from plant.alarms.engine import AlarmEngine
+from plant.config import load_config
+from plant.events import HealthEvent
+from plant.labels import FaultClass, FaultEpisode, severity_at
+from plant.readings import MODEL_MODALITIES, Modality
+from plant.sim.asset import AssetSimulator
+from plant.sim.episodes import FaultScheduler
+from plant.users import Role, UserStore
+
+REPO = Path(__file__).resolve().parent.parent
+NS = 1_000_000_000
+HOUR_NS = 3600 * NS
+SCORE_EVERY_NS = 600 * NS
+HISTORY_NS = 4 * HOUR_NS
+BEARING_FAULTS = (FaultClass.BEARING_OUTER, FaultClass.BEARING_INNER)
+OPERATOR = ("op.anna", "pump-house-2026")  # test credentials, never real ones
+
+
+def plant_toml(tmp: Path) -> Path:
+    """The demo plant with vibration at the DESIGN §7 rate (one snapshot per 10 min)."""
+    text = (REPO / "configs" / "plant.toml").read_text()
+    text = text.replace("snapshot_s = 1.0, period_s = 60", "snapshot_s = 1.0, period_s = 600")
+    text = text.replace(
+        'modality = "notes", period_s = 14400', 'modality = "notes", period_s = 1800'
+    )
+    text += (
+        f'\n[alarms]\njournal_path = "{tmp / "alarms.sqlite"}"\n'
+        f'users_path = "{tmp / "users.sqlite"}"\n'
+    )
+    path = tmp / "plant.toml"
+    path.write_text(text)
+    return path
+
+
+def find_bearing_fault(config, seed_range=range(200)) -> tuple[int, str, FaultEpisode]:
+    """The first seed whose schedule has a bearing race fault within 20 days of start 0."""
+    for seed in seed_range:
+        for asset in config.resolved_assets:
+            sched = FaultScheduler(asset, config.simulation, seed, 0)
+            sched.extend(20 * 24 * HOUR_NS)
+            for e in sched.episodes:
+                if e.fault in BEARING_FAULTS and e.onset_ns > 0:
+                    return seed, asset.id, e
+    raise AssertionError("no bearing fault in 200 seeds: the fault table changed?")
+
+
+@dataclasses.dataclass
+class Scenario:
+    tmp: Path
+    config_path: Path
+    store: Path
+    asset: str
+    fault: FaultClass
+    alarm_id: int
+    now_ns: int
+    api_url: str
+    engine: AlarmEngine
+    users: UserStore
+    _server: object
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self.engine.close()
+        self.users.close()
+
+
+def _simulate(config, seed: int, start_ns: int, t0: int, t1: int, store: Path) -> list:
+    metrics = IngestMetrics("test")
+    episodes = []
+    with StoreWriter(store) as writer:
+        for asset in config.resolved_assets:
+            sim = AssetSimulator(asset, config, seed, start_ns)
+            msgs = []
+            t = t0
+            while t < t1:  # the simulator steps within whole simulation hours
+                nxt = min(t1, start_ns + ((t - start_ns) // HOUR_NS + 1) * HOUR_NS)
+                msgs += sim.chunk(t, nxt)
+                t = nxt
+            readings = [r for _, r in msgs]
+            writer.write(readings)
+            hdr = [
+                (r.header.asset, r.header.sensor, r.header.epoch, r.header.seq, r.header.ts_ns, p)
+                for p, r in msgs
+            ]
+            metrics.on_stored(hdr, 0, 0, 40_000_000)
+            episodes += sim.faults.episodes
+    metrics.on_dead_letter("bad_payload")
+    (store / "_ingest").mkdir(exist_ok=True)
+    write_snapshot(metrics.snapshot(), store / "_ingest" / "metrics-test.json")
+    write_labels(store, episodes)
+    return episodes
+
+
+def _health_events(config, episodes, t0: int, t1: int) -> list[HealthEvent]:
+    """Ground truth standing in for the scorer: health 100*(1-severity), p-value from severity."""
+    out = []
+    times = np.arange(t0 + SCORE_EVERY_NS, t1 + 1, SCORE_EVERY_NS, dtype=np.int64)
+    for asset in config.resolved_assets:
+        sev = severity_at(episodes, asset.id, times)
+        mods = {s.modality.value for s in asset.sensors}
+        present = {m.value: m.value in mods for m in MODEL_MODALITIES}
+        for ts, s in zip(times.tolist(), sev.tolist(), strict=True):
+            ep = next(
+                (e for e in episodes if e.asset == asset.id and e.onset_ns < ts < e.repair_ns), None
+            )
+            fault = ep.fault.value if ep and s > 0.02 else "normal"
+            expl = None
+            if fault != "normal":
+                expl = {
+                    m: (
+                        0.6
+                        if m == ep.primary.value
+                        else 0.1
+                        if Modality(m) in ep.visible_in
+                        else -0.02
+                    )
+                    for m in present
+                }
+            out.append(
+                HealthEvent(
+                    asset=asset.id,
+                    ts_ns=ts,
+                    health=round(100 * (1 - s), 1),
+                    anomaly_score=s,
+                    p_value=0.3 if s < 0.02 else 1e-4,
+                    fault_class=fault,
+                    fault_probability=0.9 if fault != "normal" else 0.0,
+                    present=present,
+                    staleness_s={m: 30.0 for m, p in present.items() if p},
+                    model_version="test",
+                    explanation=expl,
+                )
+            )
+    return out
+
+
+def build(tmp: Path) -> Scenario:
+    config_path = plant_toml(tmp)
+    config = load_config(config_path)
+    seed, asset_id, ep = find_bearing_fault(config)
+    now = time.time_ns()
+    # shift the schedule so that "now" is 80 % of the way from onset to failure
+    start_ns = now - (ep.onset_ns + int(0.8 * (ep.failure_ns - ep.onset_ns)))
+    store = tmp / "store"
+    episodes = _simulate(config, seed, start_ns, now - HISTORY_NS, now, store)
+    events = _health_events(config, episodes, now - HISTORY_NS, now)
+    with ScoreWriter(store) as sw:
+        sw.write(events)
+    engine = AlarmEngine(config, config.alarms.journal_path)
+    for ev in sorted(events, key=lambda e: e.ts_ns):
+        engine.on_health(ev)
+    alarms = engine.list_alarms(asset=asset_id, kind="machine")
+    assert alarms, f"the injected {ep.fault} on {asset_id} raised no alarm"
+    users = UserStore(config.alarms.users_path)
+    users.create_user(*OPERATOR, Role.OPERATOR)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access line per API call
+    server = make_server("127.0.0.1", 0, create_app(engine, users), threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return Scenario(
+        tmp,
+        config_path,
+        store,
+        asset_id,
+        ep.fault,
+        int(alarms[0]["id"]),
+        now,
+        f"http://127.0.0.1:{server.server_port}",
+        engine,
+        users,
+        server,
+    )
