@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ingest.alignment import NS_PER_S
 from ingest.asset_timeline import AssetTimeline
@@ -111,56 +113,89 @@ class WindowAssembler:
     ) -> list[Window]:
         """The asset's windows at ``times_ns``, from a StoreReader or a list of readings.
 
-        Uses a fresh timeline (the live state is left alone) and replays the readings in
+        Uses a fresh assembler (the live state is left alone) and replays the readings in
         arrival order (or reading time, without arrival times), so window t sees what the
-        live path would have seen at t. The store is read in 6-hour chunks.
+        live path would have seen at t. For many assets use :func:`iter_windows`, which reads
+        the store once for all of them.
         """
         return windows_at(self.config, source, asset, times_ns, self.max_clock_offset_s)
 
     def rebuild_from_store(self, reader: object, now_ns: int) -> list[Window]:
-        """Reload each asset's recent readings (incl. the WAL) after a restart; the latest
-        window of each asset that has any data, at ``now_ns``."""
-        out = []
-        for asset in self.config.resolved_assets:
-            tl = self.timeline(asset.id)
-            assert tl is not None
-            fed = 0
-            for reading, arrival in _read_store(reader, tl, asset.id, now_ns):
-                fed += self.ingest(reading, arrival) is not None
-            if fed:
-                out.append(tl.window(now_ns))
-        return out
+        """Reload every asset's recent readings (incl. the WAL) after a restart; the latest
+        window at ``now_ns`` of each asset that has any data. Each modality is read once for
+        all assets (raw ones in 10-minute slices, to bound memory)."""
+        assets = {a.id for a in self.config.resolved_assets}
+        fed: set[str] = set()
+        for m in Modality:
+            back = max((tl.lookback_ns(m) for tl in self._all_timelines() if m in tl.modalities),
+                       default=0)  # fmt: skip
+            if not back:
+                continue
+            step = RAW_SLICE_NS if m in RAW else back + 1
+            for lo in range(now_ns - back, now_ns + 1, step):
+                for r, arrival in _read_items(reader, m, assets, lo, min(lo + step - 1, now_ns),
+                                              self.max_clock_offset_s):  # fmt: skip
+                    if self.ingest(r, arrival) is not None:
+                        fed.add(r.header.asset)
+        return [self._timelines[a].window(now_ns) for a in sorted(fed)]
+
+    def _all_timelines(self) -> list[AssetTimeline]:
+        return [tl for a in self.config.resolved_assets if (tl := self.timeline(a.id))]
 
 
-def _read_store(
-    reader: object,
-    tl: AssetTimeline,
-    asset: str,
-    hi_ns: int,
-    lo_ns: int | None = None,
-    anchor_ns: int | None = None,
-) -> list[tuple[Reading, int | None]]:
-    """Readings of ``asset`` up to ``hi_ns``: from ``lo_ns``, else from each modality's
-    look-back before ``anchor_ns`` (default ``hi_ns``), with their arrival times if usable."""
-    items: list[tuple[Reading, int | None]] = []
-    for m in Modality:
-        if m not in tl.modalities:
-            continue
-        anchor = hi_ns if anchor_ns is None else anchor_ns
-        start = lo_ns if lo_ns is not None else anchor - tl.lookback_ns(m)
-        table = reader.read(m, asset, start, hi_ns)  # type: ignore[attr-defined]
-        arrivals = table.column("ingest_ns").to_numpy()
-        ts = table.column("ts_ns").to_numpy()
-        usable = _arrivals_usable(ts, arrivals, tl.max_offset_ns)
-        for r, a in zip(table_to_readings(table), arrivals.tolist(), strict=True):
-            items.append((r, a if usable else None))
-    items.sort(key=lambda x: x[1] if x[1] is not None else x[0].header.ts_ns)
-    return items
+RAW = (Modality.VIBRATION, Modality.CAMERA)
+RAW_SLICE_NS = 600 * NS_PER_S
+Item = tuple[Reading, int | None]
 
 
-def _arrivals_usable(ts: np.ndarray, arrivals: np.ndarray, max_offset_ns: int) -> bool:
+def _key(item: Item) -> int:
+    return item[1] if item[1] is not None else item[0].header.ts_ns
+
+
+def _read_items(
+    reader: object, m: Modality, assets: set[str], lo_ns: int, hi_ns: int, max_offset_s: float
+) -> list[Item]:
+    """Readings of ``m`` of ``assets`` with lo <= ts <= hi, with arrival times where usable."""
+    few = sorted(assets) if len(assets) <= 256 else None  # else read all, filter here
+    table = reader.read(m, few, lo_ns, hi_ns)  # type: ignore[attr-defined]
+    if few is None and table.num_rows:
+        asset_col = pc.cast(table.column("asset"), pa.string())
+        table = table.filter(pc.is_in(asset_col, pa.array(sorted(assets))))
+    arrivals = table.column("ingest_ns").to_numpy()
+    usable = _arrivals_usable(table.column("ts_ns").to_numpy(), arrivals, max_offset_s)
+    readings = table_to_readings(table)
+    if not usable:
+        return [(r, None) for r in readings]
+    return list(zip(readings, arrivals.tolist(), strict=True))
+
+
+def _arrivals_usable(ts: np.ndarray, arrivals: np.ndarray, max_offset_s: float) -> bool:
     """Ingest times are arrival times only if they lie near the readings' own times."""
-    return ts.size > 0 and float(np.median(np.abs(ts - arrivals))) <= max_offset_ns
+    return ts.size > 0 and float(np.median(np.abs(ts - arrivals))) <= max_offset_s * NS_PER_S
+
+
+def iter_windows(
+    config: PlantConfig,
+    source: object,
+    assets: Sequence[str],
+    times_ns: Sequence[int] | np.ndarray,
+    max_clock_offset_s: float = 600.0,
+) -> Iterator[Window]:
+    """Windows of ``assets`` at each of ``times_ns`` (ascending time, then the assets' order),
+    from a StoreReader (read once for all assets, in 6-hour chunks) or a list of readings
+    (optionally ``(reading, arrival_ns)`` pairs). See :meth:`WindowAssembler.windows_at`."""
+    asm = WindowAssembler(config, max_clock_offset_s=max_clock_offset_s)
+    timelines = []
+    for a in assets:
+        tl = asm.timeline(a)
+        if tl is None:
+            raise ValueError(f"asset {a!r} is not in the plant config")
+        timelines.append(tl)
+    feeder = _Replay(asm, source, set(assets), timelines)
+    for t in np.sort(np.asarray(times_ns, dtype=np.int64)).tolist():
+        feeder.feed_until(t)
+        for tl in timelines:
+            yield tl.window(t)
 
 
 def windows_at(
@@ -173,56 +208,63 @@ def windows_at(
     """See :meth:`WindowAssembler.windows_at`. Windows come back in the order of ``times_ns``."""
     times = np.asarray(times_ns, dtype=np.int64)
     order = np.argsort(times, kind="stable")
-    asm = WindowAssembler(config, max_clock_offset_s=max_clock_offset_s)
-    tl = asm.timeline(asset)
-    if tl is None:
-        raise ValueError(f"asset {asset!r} is not in the plant config")
     out: list[Window | None] = [None] * len(times)
-    pending = _Replay(asm, source, asset, tl)
-    for i in order:
-        pending.feed_until(int(times[i]))
-        out[i] = tl.window(int(times[i]))
+    for i, w in zip(order, iter_windows(config, source, [asset], times, max_clock_offset_s),
+                    strict=True):  # fmt: skip
+        out[i] = w
     return out  # type: ignore[return-value]
 
 
 class _Replay:
-    """Feeds an asset's readings to an assembler in arrival order, up to a time, chunk by chunk."""
+    """Feeds readings to an assembler in arrival order up to a time, reading chunk by chunk."""
 
     CHUNK_NS = 6 * 3600 * NS_PER_S  # bounds memory: a day of one asset's waveforms is ~200 MB
 
-    def __init__(self, asm: WindowAssembler, source: object, asset: str, tl: AssetTimeline):
-        self.asm, self.source, self.asset, self.tl = asm, source, asset, tl
-        self.items: list[tuple[Reading, int | None]] = []
+    def __init__(
+        self, asm: WindowAssembler, source: object, assets: set[str], tls: list[AssetTimeline]
+    ) -> None:
+        self.asm, self.source, self.assets, self.tls = asm, source, assets, tls
+        self.items: list[Item] = []
         self.pos = 0
         self.read_until: int | None = None
         if not hasattr(source, "read"):
-            self.items = _sorted_readings(source, asset)
+            self.items = _sorted_readings(source, assets)
             self.read_until = np.iinfo(np.int64).max
+
+    def _lookback(self, m: Modality) -> int | None:
+        backs = [tl.lookback_ns(m) for tl in self.tls if m in tl.modalities]
+        return max(backs) if backs else None
+
+    def _read(self, lo: int | None, hi: int, anchor: int) -> list[Item]:
+        new: list[Item] = []
+        for m in Modality:
+            back = self._lookback(m)
+            if back is None:
+                continue
+            start = anchor - back if lo is None else lo
+            new += _read_items(self.source, m, self.assets, start, hi, self.asm.max_clock_offset_s)
+        return new
 
     def feed_until(self, t_ns: int) -> None:
         margin = int((self.asm.cfg.late_tolerance_s + self.asm.max_clock_offset_s) * NS_PER_S)
         while self.read_until is None or self.read_until < t_ns + margin:
             lo = None if self.read_until is None else self.read_until + 1
             hi = (t_ns if lo is None else max(lo, t_ns)) + margin + self.CHUNK_NS
-            new = _read_store(self.source, self.tl, self.asset, hi, lo, anchor_ns=t_ns)
-            self.items = self.items[self.pos :] + new
-            self.items.sort(key=lambda x: x[1] if x[1] is not None else x[0].header.ts_ns)
+            self.items = self.items[self.pos :] + self._read(lo, hi, t_ns)
+            self.items.sort(key=_key)
             self.pos, self.read_until = 0, hi
-        while self.pos < len(self.items):
-            r, arrival = self.items[self.pos]
-            if (arrival if arrival is not None else r.header.ts_ns) > t_ns:
-                break
-            self.asm.ingest(r, arrival)
+        while self.pos < len(self.items) and _key(self.items[self.pos]) <= t_ns:
+            self.asm.ingest(*self.items[self.pos])
             self.pos += 1
 
 
-def _sorted_readings(readings: object, asset: str) -> list[tuple[Reading, int | None]]:
-    items: list[tuple[Reading, int | None]] = []
+def _sorted_readings(readings: object, assets: set[str]) -> list[Item]:
+    items: list[Item] = []
     for x in readings:  # type: ignore[attr-defined]
         r, arrival = x if isinstance(x, tuple) else (x, None)
-        if r.header.asset == asset:
+        if r.header.asset in assets:
             items.append((r, arrival))
-    items.sort(key=lambda x: x[1] if x[1] is not None else x[0].header.ts_ns)
+    items.sort(key=_key)
     return items
 
 

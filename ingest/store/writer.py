@@ -122,11 +122,18 @@ class StoreWriter:
         return n
 
     def write_with_ingest_ns(self, readings: Sequence[Reading], ingest_ns: Sequence[int]) -> int:
-        """Like :meth:`write`, with each reading's own ingest time (e.g. its WAL arrival time)."""
+        """Like :meth:`write`, with each reading's own ingest time (e.g. its arrival time)."""
         if len(readings) != len(ingest_ns):
             raise ValueError(f"{len(readings)} readings but {len(ingest_ns)} ingest times")
+        if self._closed:
+            raise RuntimeError("StoreWriter is closed")
         for r, t in zip(readings, ingest_ns, strict=True):
-            self.write((r,), ingest_ns=t)
+            m = r.modality
+            self._buf[m].append(r)
+            self._ingest[m].append(int(t))
+            self._bytes[m] += _row_bytes(r)
+            if len(self._buf[m]) >= self.flush_rows or self._bytes[m] >= self.flush_bytes:
+                self._write_group(m)
         return len(readings)
 
     def _write_group(self, m: Modality) -> None:
