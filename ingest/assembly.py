@@ -157,16 +157,20 @@ def _read_items(
 ) -> list[Item]:
     """Readings of ``m`` of ``assets`` with lo <= ts <= hi, with arrival times where usable."""
     few = sorted(assets) if len(assets) <= 256 else None  # else read all, filter here
-    table = reader.read(m, few, lo_ns, hi_ns)  # type: ignore[attr-defined]
+    table = reader.read(m, few, lo_ns, hi_ns, tidy_rows=False)  # type: ignore[attr-defined]
     if few is None and table.num_rows:
         asset_col = pc.cast(table.column("asset"), pa.string())
         table = table.filter(pc.is_in(asset_col, pa.array(sorted(assets))))
     arrivals = table.column("ingest_ns").to_numpy()
     usable = _arrivals_usable(table.column("ts_ns").to_numpy(), arrivals, max_offset_s)
     readings = table_to_readings(table)
-    if not usable:
-        return [(r, None) for r in readings]
-    return list(zip(readings, arrivals.tolist(), strict=True))
+    items: list[Item] = (
+        list(zip(readings, arrivals.tolist(), strict=True))
+        if usable
+        else [(r, None) for r in readings]
+    )
+    items.sort(key=_key)  # stored rows come in any order (WAL first, row groups by asset)
+    return items
 
 
 def _arrivals_usable(ts: np.ndarray, arrivals: np.ndarray, max_offset_s: float) -> bool:

@@ -88,24 +88,41 @@ def _read_parquet(
     return dataset.to_table(columns=columns, filter=_filter(time_col, start_ns, end_ns, assets))
 
 
+def _plain(table: pa.Table, keys: Sequence[str]) -> pa.Table:
+    cols = {}
+    for k in keys:  # chunks may carry different dictionaries: work on plain values
+        col = table.column(k)
+        cols[k] = pc.cast(col, col.type.value_type) if pa.types.is_dictionary(col.type) else col
+    cols["_row"] = pa.array(np.arange(table.num_rows, dtype=np.int64))
+    return pa.table(cols)
+
+
+def _first_rows(plain: pa.Table, keys: Sequence[str]) -> np.ndarray:
+    grouped = plain.group_by(list(keys), use_threads=False).aggregate([("_row", "min")])
+    return np.sort(grouped.column("_row_min").to_numpy())
+
+
 def deduplicate(table: pa.Table, keys: Sequence[str] = DEDUP_KEY) -> pa.Table:
     """``table`` with one row per key (the first), in the original order of those rows."""
     if table.num_rows == 0:
         return table
-    cols = {}
-    for k in keys:  # chunks may carry different dictionaries: group on plain values
-        col = table.column(k)
-        cols[k] = pc.cast(col, col.type.value_type) if pa.types.is_dictionary(col.type) else col
-    cols["_row"] = pa.array(np.arange(table.num_rows, dtype=np.int64))
-    grouped = (
-        pa.table(cols)
-        .group_by(list(keys), use_threads=False)
-        .aggregate([("_row", "min")])
-    )
-    if grouped.num_rows == table.num_rows:
+    first = _first_rows(_plain(table, keys), keys)
+    return table if first.size == table.num_rows else table.take(pa.array(first))
+
+
+def tidy(table: pa.Table, order: Sequence[str] = ("asset", "ts_ns", "sensor")) -> pa.Table:
+    """Deduplicated by (asset, sensor, epoch, seq) and sorted by ``order``, in one take (a take
+    copies every waveform, so it is skipped when the rows are already unique and in order)."""
+    if table.num_rows == 0:
         return table
-    first = np.sort(grouped.column("_row_min").to_numpy())
-    return table.take(pa.array(first))
+    keys = list(dict.fromkeys([*DEDUP_KEY, *order]))
+    plain = _plain(table, keys)
+    first = _first_rows(plain, DEDUP_KEY)
+    sub = plain.take(pa.array(first))
+    rows = first[pc.sort_indices(sub, [(k, "ascending") for k in order]).to_numpy()]
+    if rows.size == table.num_rows and (rows == np.arange(rows.size)).all():
+        return table
+    return table.take(pa.array(rows))
 
 
 class StoreReader:
@@ -135,9 +152,11 @@ class StoreReader:
         end_ns: int | None = None,
         *,
         include_wal: bool = True,
+        tidy_rows: bool = True,
     ) -> pa.Table:
         """Readings of ``modality`` (optionally of some assets, within [start_ns, end_ns]),
-        deduplicated and sorted by asset then time."""
+        deduplicated and sorted by asset then time. ``tidy_rows=False``: as stored, possibly
+        with duplicates and in any order (cheaper, for callers that deduplicate themselves)."""
         m = Modality(modality)
         assets = _assets(asset)
         parts = [self._wal_table(m, assets, start_ns, end_ns)] if include_wal else []
@@ -146,7 +165,7 @@ class StoreReader:
             _read_parquet(modality_dir(self.root, m), schema, "ts_ns", start_ns, end_ns, assets)
         )
         table = pa.concat_tables([p for p in parts if p.num_rows] or [schema.empty_table()])
-        return sort_rows(deduplicate(table), ("asset", "ts_ns", "sensor"))
+        return tidy(table) if tidy_rows else table
 
     def readings(
         self,
