@@ -38,13 +38,18 @@ REPO = Path(__file__).resolve().parent.parent
 PLANT_TOML = REPO / "configs" / "plant.toml"
 
 
-def plant_config() -> PlantConfig:
-    return load_config(PLANT_TOML)
+BENCH_TOML = REPO / "configs" / "benchmark.toml"
 
 
-def write_config(tmp: Path, store: Path, broker_url: str, extra: str = "") -> Path:
-    """configs/plant.toml pointed at ``store`` and ``broker_url`` (plus ``extra`` TOML)."""
-    text = PLANT_TOML.read_text()
+def plant_config(source: Path = PLANT_TOML) -> PlantConfig:
+    return load_config(source)
+
+
+def write_config(
+    tmp: Path, store: Path, broker_url: str, extra: str = "", source: Path = PLANT_TOML
+) -> Path:
+    """``source`` (the demo plant) pointed at ``store`` and ``broker_url`` (plus ``extra``)."""
+    text = source.read_text()
     text += f'\n[broker]\nurl = "{broker_url}"\n\n[store]\npath = "{store}"\n{extra}'
     path = tmp / "plant.toml"
     path.write_text(text)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.ingest_helpers import (
+    BENCH_TOML,
     IngestProcess,
     Publisher,
     plant_config,
@@ -55,28 +56,31 @@ def _assert_exactly_once(store: Path, acked: list, plant) -> None:
 
 
 def test_kill_9_repeatedly_loses_nothing_and_duplicates_nothing(mosquitto, tmp_path):
-    plant = plant_config()
+    plant = plant_config(BENCH_TOML)  # the benchmark plant: 200 assets
     store = tmp_path / "store"
-    config = write_config(tmp_path, store, mosquitto.url)
-    items = readings(plant, 250, vibration_every=25)  # ~4,600 messages, 60 vibration snapshots
+    config = write_config(tmp_path, store, mosquitto.url, source=BENCH_TOML)
+    items = readings(plant, 7, vibration_every=7)  # 4,400 messages, 200 vibration snapshots
+    rng = random.Random(3)
+    rng.shuffle(items)  # snapshots spread over the run (a gateway's reordering, too)
     ingest = _start(config, store, "w0")
     pub = Publisher(mosquitto.url)
-    publishing = _publish_in_background(pub, items, rate=500)
-    rng = random.Random(3)
-    kills = 0
+    publishing = _publish_in_background(pub, items, rate=300)
+
+    def connected() -> int:
+        return ingest.log.read_text().count("connected (generation 1")
+
     try:
-        while publishing.is_alive() and kills < 5:
-            time.sleep(rng.uniform(0.6, 1.6))
+        for kill in range(4):  # each kill hits a worker that is connected and writing
+            assert wait_for(lambda k=kill: connected() > k, 30), ingest.log.read_text()[-2000:]
+            time.sleep(rng.uniform(0.1, 1.2))
             ingest.kill()
-            kills += 1
-            time.sleep(rng.uniform(0.0, 0.3))
-            ingest.start()  # no wait: the broker keeps our session and queues meanwhile
+            ingest.start()  # the broker kept our session and queued meanwhile
         publishing.join()
         pub.wait_all()
         acked = pub.acknowledged()
         assert len(acked) == len(items)
-        assert kills >= 4
         _assert_exactly_once(store, acked, plant)
+        assert ingest.log.read_text().count("session resumed") >= 4
     finally:
         pub.close()
         assert ingest.stop() == 0
