@@ -201,6 +201,9 @@ def test_operator_sees_the_fault_opens_its_alarm_and_acknowledges_it(
     page.reload()
     expect(state).to_have_attribute("data-state", "acknowledged", timeout=TIMEOUT_MS)
     expect(page.locator("#journal")).to_contain_text("op.anna")
+    expect(page.locator('[data-modality="vibration"] .js-plotly-plot').first).to_be_visible(
+        timeout=TIMEOUT_MS
+    )
     journal = scenario.engine.get_alarm(scenario.alarm_id)["journal"]
     assert any(e["action"] == "acknowledge" and e["who"] == OPERATOR[0] for e in journal)
     shot(page, "alarm-acknowledged")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dash
-from dash import Input, Output, callback, dcc, html
+from dash import ClientsideFunction, Input, Output, callback, clientside_callback, dcc, html
 
 from dashboard.components import fmt_age, notice
 from dashboard.context import current, current_user
@@ -91,25 +91,40 @@ def _strip_item(label: str, value: str, abnormal: bool) -> html.Span:
     )
 
 
-def _tile(t: Tile) -> html.A:
+def _tile(t: Tile) -> list[str]:
     health = "--" if t.health is None else f"{t.health:.0f}"
     tip = f"{t.asset}: health {health}" + (f", alarm {t.priority}" if t.priority else "")
     if t.silent:
         tip += ", silent: " + "/".join(t.silent)
-    return html.A(
-        f"{t.asset} {health}", href=f"/asset/{t.asset}", className=f"tile {t.status}", title=tip
-    )
+    return [t.asset, health, t.status, tip]
+
+
+def grid_document(ov: Overview) -> dict:
+    """The grid as plain data; assets/grid.js turns it into tiles in one pass."""
+    return {
+        "areas": [
+            {
+                "name": b.name,
+                "n": len(b.tiles),
+                "abnormal": b.abnormal,
+                "tiles": [_tile(t) for t in b.tiles],
+            }
+            for b in ov.areas
+        ]
+    }
 
 
 def _grid(ov: Overview) -> html.Div:
-    sections = [
-        html.Section(
-            [
-                html.H3(f"{b.name} ({len(b.tiles)} assets, {b.abnormal} abnormal)"),
-                html.Div([_tile(t) for t in b.tiles], className="tiles"),
-            ],
-            className="area",
-        )
-        for b in ov.areas
-    ]
-    return html.Div(sections, id="asset-grid", **{"data-assets": str(ov.n_assets)})
+    return html.Div(
+        [
+            dcc.Store(id="grid-data", data=grid_document(ov)),
+            html.Div(id="asset-grid", **{"data-assets": str(ov.n_assets)}),
+        ]
+    )
+
+
+clientside_callback(
+    ClientsideFunction(namespace="plantwatch", function_name="renderGrid"),
+    Output("asset-grid", "title"),
+    Input("grid-data", "data"),
+)

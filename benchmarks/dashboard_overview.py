@@ -1,0 +1,202 @@
+"""Dashboard benchmark: the plant overview with 1,000 assets in headless Chromium, cold cache.
+
+Measures, per run, navigation start to the asset grid rendered with data (every tile in the DOM,
+timed in the page by a MutationObserver against the Performance API's time origin), each run in a
+fresh browser context (empty cache, new session). Then the asset page's refresh callback latency
+(the POST Dash sends every refresh, evidence for all modalities computed on the server).
+
+Data: the 200-asset benchmark plant x 5; health per asset from the simulator's fault schedule
+(fault severity -> health, as a stand-in for the scorer), through the real AlarmEngine and its
+HTTP API in a thread; ingest figures from the real IngestMetrics; readings of the inspected asset
+from the real simulator written by the real StoreWriter.
+
+    nice -n 10 .venv/bin/python benchmarks/dashboard_overview.py --runs 7
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from playwright.sync_api import sync_playwright
+from werkzeug.serving import make_server
+
+from dashboard.serve import build_app
+from ingest.metrics import IngestMetrics, write_snapshot
+from ingest.store.writer import StoreWriter
+from plant.alarms.api.app import create_app as create_api
+from plant.alarms.engine import AlarmEngine
+from plant.config import load_config
+from plant.events import HealthEvent
+from plant.labels import severity_at
+from plant.sim.asset import AssetSimulator
+from plant.users import Role, UserStore
+
+NS = 1_000_000_000
+HOUR = 3600 * NS
+USER = ("bench", "benchmark-password")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
+MARK_SCRIPT = """
+window.__gridReady = null;
+new MutationObserver((_, obs) => {
+  if (document.querySelectorAll('#asset-grid .tile').length >= %d) {
+    window.__gridReady = performance.now(); obs.disconnect();
+  }
+}).observe(document, {childList: true, subtree: true});
+"""
+
+
+def serve(app, name: str) -> tuple[str, object]:
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, name=name, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_port}", server
+
+
+def prepare(tmp: Path, factor: int):
+    config = load_config("configs/benchmark.toml").multiplied(factor)
+    config = config.model_copy(
+        update={
+            "alarms": config.alarms.model_copy(
+                update={
+                    "users_path": str(tmp / "users.sqlite"),
+                    "journal_path": str(tmp / "alarms.sqlite"),
+                }
+            )
+        }
+    )
+    now = time.time_ns()
+    engine = AlarmEngine(config, None)
+    metrics = IngestMetrics("bench")
+    times = np.arange(now - 2 * HOUR, now + 1, 600 * NS)
+    for asset in config.resolved_assets:
+        sim = AssetSimulator(asset, config, 1, now - 30 * 24 * HOUR)
+        sim.faults.extend(now)
+        sev = severity_at(sim.faults.episodes, asset.id, times)
+        for ts, s in zip(times.tolist(), sev.tolist(), strict=True):
+            engine.on_health(
+                HealthEvent(
+                    asset.id,
+                    ts,
+                    round(100 * (1 - s), 1),
+                    s,
+                    0.3 if s < 0.02 else 1e-4,
+                    "normal",
+                    0.0,
+                    {"vibration": True, "thermal": True, "camera": True, "notes": True},
+                    {},
+                    "bench",
+                )
+            )
+        metrics.on_stored([(asset.id, x.id, 0, 1, now, now) for x in asset.sensors], 0, 0, 0)
+    store = tmp / "store"
+    first = config.resolved_assets[0]
+    sim = AssetSimulator(first, config, 1, now - HOUR)
+    with StoreWriter(store) as w:
+        w.write(r for _, r in sim.chunk(now - HOUR, now))
+    (store / "_ingest").mkdir(parents=True, exist_ok=True)
+    write_snapshot(metrics.snapshot(), store / "_ingest" / "metrics-bench.json")
+    return config, engine, store, first.id
+
+
+def time_overview(browser, base: str, n_assets: int) -> float:
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})  # empty cache
+    ctx.request.post(
+        base + "/login", form={"username": USER[0], "password": USER[1]}, max_redirects=0
+    )
+    page = ctx.new_page()
+    page.add_init_script(MARK_SCRIPT % n_assets)
+    page.goto(base + "/")
+    page.wait_for_function("window.__gridReady !== null", timeout=60_000)
+    ms = page.evaluate("window.__gridReady")
+    ctx.close()
+    return ms
+
+
+def time_asset_callback(browser, base: str, asset: str, runs: int) -> list[float]:
+    ctx = browser.new_context()
+    ctx.request.post(
+        base + "/login", form={"username": USER[0], "password": USER[1]}, max_redirects=0
+    )
+    token = next(c["value"] for c in ctx.cookies() if c["name"] == "_csrf_token")
+    body = {
+        "output": "asset-body.children",
+        "outputs": {"id": "asset-body", "property": "children"},
+        "inputs": [{"id": "asset-tick", "property": "n_intervals", "value": 1}],
+        "state": [{"id": "asset-id", "property": "data", "value": asset}],
+        "changedPropIds": ["asset-tick.n_intervals"],
+    }
+    out = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        r = ctx.request.post(
+            base + "/_dash-update-component", data=body, headers={"X-CSRFToken": token}
+        )
+        out.append((time.perf_counter() - t0) * 1000)
+        assert r.status == 200 and "vibration" in r.text(), r.status
+    ctx.close()
+    return out
+
+
+def summary(xs: list[float]) -> dict[str, float]:
+    return {
+        "n": len(xs),
+        "median_ms": round(statistics.median(xs), 1),
+        "p95_ms": round(float(np.percentile(xs, 95)), 1),
+        "max_ms": round(max(xs), 1),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--factor", type=int, default=5, help="x the 200-asset benchmark plant")
+    ap.add_argument("--callback-runs", type=int, default=20)
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        t0 = time.perf_counter()
+        config, engine, store, asset = prepare(tmp, args.factor)
+        users = UserStore(config.alarms.users_path)
+        users.create_user(*USER, Role.OPERATOR)
+        api_url, api = serve(create_api(engine, users), "api")
+        app = build_app(
+            config, api_url=api_url, store=str(store), registry=None, secret_file=tmp / "secret"
+        )
+        base, ui = serve(app.server, "dashboard")
+        n = len(config.resolved_assets)
+        print(f"prepared {n} assets in {time.perf_counter() - t0:.1f} s")
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            overview = [time_overview(browser, base, n) for _ in range(args.runs)]
+            callback = time_asset_callback(browser, base, asset, args.callback_runs)
+            browser.close()
+        ui.shutdown()
+        api.shutdown()
+    result = {
+        "assets": n,
+        "overview_nav_to_grid": summary(overview),
+        "overview_runs_ms": [round(x, 1) for x in overview],
+        "asset_page_callback": summary(callback),
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
