@@ -116,7 +116,14 @@ def thermal_panel(
                 ),
             )
         )
-    why = "" if expected is not None else "No active model: the expected temperature is unknown."
+    why = (
+        ""
+        if expected is not None
+        else (
+            "Expected temperature not shown: the dashboard does not read the model's "
+            "normal-behaviour coefficients yet."
+        )
+    )
     return _panel("Temperature", [html.P(why, className="note-meta"), *graphs], "thermal")
 
 

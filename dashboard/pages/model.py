@@ -9,7 +9,12 @@ from dashboard.components import notice
 from dashboard.context import current
 from dashboard.data.model_info import ModelSummary, model_summary
 from dashboard.evidence_panels import GRAPH_CONFIG
-from dashboard.figures.model import ablation_figure, calibration_figure, drift_figure
+from dashboard.figures.model import (
+    ablation_figure,
+    bar_figure,
+    calibration_figure,
+    drift_figure,
+)
 
 dash.register_page(__name__, path="/model", title="plantwatch: model", order=2)
 
@@ -28,6 +33,10 @@ def layout(**_query: str) -> html.Div:
             _metrics(s),
             html.Div(
                 [
+                    _graph(
+                        "auroc",
+                        bar_figure(s.auroc, "Held-out AUROC: fused and by modality", "AUROC"),
+                    ),
                     _graph("calibration", calibration_figure(s.calibration)),
                     _graph("ablation", ablation_figure(s.ablation)),
                     _graph("drift", drift_figure(s.drift)),
