@@ -49,7 +49,7 @@ class DemoRun:
             "--broker-port", str(self.broker_port),
             "--dashboard-port", str(free_port()),
             "--speedup", "10",
-            "--stop-timeout", "10",
+            "--stop-timeout", "10", "--no-train",
         ]  # fmt: skip
         self.proc = subprocess.Popen(
             argv, cwd=REPO, stdout=self.log.open("wb"), stderr=subprocess.STDOUT

@@ -14,6 +14,7 @@ import argparse
 import importlib
 import importlib.util
 import logging
+import shutil
 import signal
 import socket
 import sys
@@ -37,6 +38,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--embedded-broker", action="store_true", help="even if Mosquitto is there")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--speedup", type=float, default=1.0, help="plant seconds per wall second")
+    p.add_argument(
+        "--no-train", action="store_true", help="never train a first model (scoring waits for one)"
+    )
+    p.add_argument("--train-days", type=float, default=2.0, help="plant days to train a first on")
     p.add_argument("--stop-timeout", type=float, default=10.0, help="SIGTERM grace, seconds")
     p.add_argument("--log-level", default="INFO")
 
@@ -126,21 +131,28 @@ class Demo:
         if active is not None:
             log.info("active model: %s", active)
             return
-        if not (available("train") and available("generate")):
-            log.warning(
-                "no model is active and `plantwatch train` is not here yet: scoring skipped"
-            )
+        if self.args.no_train:
+            log.warning("no model is active and --no-train: scoring waits for one")
             return
-        log.info("no model is active: generating a short dataset and training a first one")
-        dataset = str(self.data / "train-data")
-        gen = ["--days", "2", "--seed", str(self.args.seed + 1), "--out", dataset]
-        self.run_to_end(
-            "generate", "generate", gen + command_args("generate", {"--config": shared["--config"]})
+        if not (available("train") and available("generate")):
+            log.warning("no model is active and `plantwatch train` is not here yet: no scoring")
+            return
+        log.info(
+            "no model is active: generating %s plant days and training a first model; this "
+            "takes minutes (progress in %s/generate.log and train.log)",
+            self.args.train_days,
+            self.logs,
         )
-        train = ["--data", dataset, "--out", str(registry)]
-        self.run_to_end(
-            "train", "train", train + command_args("train", {"--config": shared["--config"]})
-        )
+        dataset = self.data / "train-data"
+        if dataset.exists():  # left by an interrupted first start: make it afresh
+            log.info("removing the incomplete %s", dataset)
+            shutil.rmtree(dataset)
+        config = {"--config": shared["--config"]}
+        gen = ["--days", str(self.args.train_days), "--seed", str(self.args.seed + 1)]
+        gen += ["--out", str(dataset), *command_args("generate", config)]
+        self.run_to_end("generate", "generate", gen)
+        train = ["--data", str(dataset), "--out", str(registry), *command_args("train", config)]
+        self.run_to_end("train", "train", train)
 
     def start_services(self) -> None:
         broker_url = self.start_broker()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import signal
 import socket
 import subprocess
@@ -94,6 +95,19 @@ def _terminate(children: list[Child], timeout_s: float) -> None:
             c.proc.kill()
             c.proc.wait()
         log.info("%s (PID %d) stopped, status %s", c.name, c.pid, c.proc.returncode)
+        _sweep_group(c)
+
+
+def _sweep_group(c: Child) -> None:
+    """End what the child left behind in its own process group (e.g. worker processes)."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(c.pid, 0)  # raises when no process of the group is left
+        except (ProcessLookupError, PermissionError):
+            return
+        log.warning("%s left processes in its group %d: sending %s", c.name, c.pid, sig.name)
+        os.killpg(c.pid, sig)
+        time.sleep(1.0)
 
 
 def stop_all(children: list[Child], timeout_s: float) -> None:
@@ -103,17 +117,12 @@ def stop_all(children: list[Child], timeout_s: float) -> None:
     _terminate([c for c in children if c.name == "broker"], timeout_s)
 
 
-def active_model(registry: Path) -> str | None:
-    """The registry's active model (None when there is none, or no registry code yet)."""
-    import importlib
+def active_model(registry: Path) -> Path | None:
+    """The registry's active model directory (None when none is, or no registry code yet)."""
     import importlib.util
 
     if importlib.util.find_spec("models.registry") is None:
         return None
-    reg = importlib.import_module("models.registry")
-    finder = getattr(reg, "active_model", None)
-    if finder is None:
-        log.warning("models.registry has no active_model(); treating the registry as empty")
-        return None
-    found = finder(registry)
-    return None if found is None else str(found)
+    from models import registry as models_registry
+
+    return models_registry.active_model(registry)
