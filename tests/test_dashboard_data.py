@@ -1,0 +1,157 @@
+"""Unit tests of the dashboard's data layer and figures (no browser, no Dash server)."""
+
+from __future__ import annotations
+
+import os
+from unittest import mock
+
+import numpy as np
+import pytest
+
+from dashboard.auth import _safe_next, load_or_create_secret
+from dashboard.data.actions import perform
+from dashboard.data.alarm_views import Alarm, HealthView, alarm_from_api
+from dashboard.data.evidence import amplitude_spectrum, max_pool
+from dashboard.data.overview import build_overview, silent_sensors
+from dashboard.evidence_panels import highlight
+from dashboard.figures.explain import shapley_figure
+from dashboard.figures.theme import ABNORMAL
+from plant.alarms.engine import AlarmEngine
+from plant.config import load_config
+from plant.events import HealthEvent
+from tests.test_dashboard_scenario import REPO
+
+NS = 1_000_000_000
+NOW = 1_800_000_000 * NS
+
+
+@pytest.fixture(scope="module")
+def plant():
+    return load_config(REPO / "configs" / "plant.toml")
+
+
+def health(asset: str, value: float, ts_ns: int = NOW) -> HealthView:
+    return HealthView(asset, ts_ns, value, 0.5, "normal", {}, {})
+
+
+def alarm(asset: str, priority: str, state: str = "unacknowledged", kind: str = "machine"):
+    return Alarm("1", asset, "", state, priority, NOW - 60 * NS, "bearing_outer", kind)
+
+
+def test_overview_puts_alarmed_then_least_healthy_assets_first(plant):
+    hv = {a.id: health(a.id, 90.0) for a in plant.resolved_assets}
+    hv["P-102"] = health("P-102", 20.0)
+    ov = build_overview(
+        plant.resolved_assets, {}, hv, [alarm("G-201", "low")], now_ns=NOW + 5 * NS, dead_letters=3
+    )
+    pump = next(b for b in ov.areas if b.area == "pumphouse")
+    assert [t.asset for t in pump.tiles][:2] == ["G-201", "P-102"]
+    assert pump.tiles[0].status == "p-low" and pump.tiles[1].status == "warn"
+    assert ov.areas[0].area == "pumphouse"  # the area holding the worst tile comes first
+    assert ov.counts_by_priority == {"critical": 0, "high": 0, "medium": 0, "low": 1}
+    assert ov.data_health.score_age_s == pytest.approx(5.0)
+    assert ov.data_health.dead_letters == 3
+
+
+def test_acknowledged_alarms_still_count_but_shelved_ones_do_not(plant):
+    alarms = [alarm("P-101", "high", "acknowledged"), alarm("P-102", "critical", "shelved")]
+    ov = build_overview(plant.resolved_assets, {}, {}, alarms, now_ns=NOW, dead_letters=None)
+    assert ov.counts_by_priority["high"] == 1 and ov.counts_by_priority["critical"] == 0
+    tiles = {t.asset: t for b in ov.areas for t in b.tiles}
+    assert tiles["P-101"].status == "p-high" and tiles["P-102"].status == "unknown"
+
+
+def test_a_sensor_is_silent_after_its_periods_and_counts_from_ingest_start(plant):
+    asset = plant.asset("P-101")
+    seen = {f"P-101/{s.id}": NOW for s in asset.sensors}
+    seen["P-101/temp"] = NOW - 31 * NS  # 10 s period, 3 periods allowed
+    del seen["P-101/log"]  # never seen: notes every 4 h, ingest started 1 h ago
+    out = silent_sensors(asset, seen, NOW, 3.0, since_ns=NOW - 3600 * NS)
+    assert out == ["temp"]
+    assert "log" in silent_sensors(asset, seen, NOW, 3.0, since_ns=NOW - 13 * 3600 * NS)
+
+
+def test_max_pool_keeps_the_peaks_of_a_long_spectrum():
+    freq, amp = amplitude_spectrum(np.sin(2 * np.pi * 157.0 * np.arange(12800) / 12800), 12800)
+    f2, a2 = max_pool(freq, amp, 500)
+    assert len(a2) <= 500
+    assert f2[np.argmax(a2)] == pytest.approx(157.0, abs=1.0)
+    assert a2.max() == pytest.approx(1.0, rel=0.02)  # a sinusoid of amplitude 1 reads 1
+
+
+def test_note_drivers_are_marked_and_redactions_set_apart():
+    spans = highlight("DE brg noisy, called [NAME] today", {"noisy", "brg"})
+    marked = [s.children for s in spans if getattr(s, "className", "") == "driver"]
+    redacted = [s.children for s in spans if getattr(s, "className", "") == "redacted"]
+    assert marked == ["brg", "noisy,"] and redacted == ["[NAME]"]
+
+
+def test_top_shapley_modality_is_the_only_coloured_bar():
+    fig = shapley_figure({"vibration": 0.5, "thermal": 0.1, "camera": -0.1}, "t")
+    colours = dict(zip(fig.data[0].y, fig.data[0].marker.color, strict=True))
+    assert colours["vibration"] == ABNORMAL
+    assert ABNORMAL not in (colours["thermal"], colours["camera"])
+
+
+def test_alarm_view_reads_what_the_real_engine_serves(plant):
+    engine = AlarmEngine(plant, None)
+    for i in range(5):
+        engine.on_health(
+            HealthEvent(
+                "P-101",
+                NOW + i * 600 * NS,
+                30.0,
+                5.0,
+                1e-5,
+                "bearing_outer",
+                0.9,
+                {"vibration": True},
+                {},
+                "m1",
+                explanation={"vibration": 0.7},
+            )
+        )
+    doc = engine.list_alarms(asset="P-101")[0]
+    a = alarm_from_api(engine.get_alarm(doc["id"]))
+    assert (a.asset, a.area, a.fault_class, a.state) == (
+        "P-101",
+        "pumphouse",
+        "bearing_outer",
+        "unacknowledged",
+    )
+    assert a.active and a.explanation == {"vibration": 0.7}
+    assert a.journal[0].action == "raise" and a.journal[0].user == "engine"
+    engine.close()
+
+
+def test_shelving_needs_a_reason_before_anything_is_sent():
+    api = mock.Mock()
+    ok, msg = perform(api, "tok", "7", "shelve", shelve_s=3600, text="  ")
+    assert not ok and "reason" in msg
+    api.shelve.assert_not_called()
+    ok, _ = perform(api, "tok", "7", "shelve", shelve_s=3600, text="pump isolated")
+    assert ok
+    api.shelve.assert_called_once_with("tok", "7", 3600.0, "pump isolated")
+
+
+def test_session_secret_is_created_0600_and_a_readable_one_refused(tmp_path):
+    path = tmp_path / "d" / "secret"
+    key = load_or_create_secret(path)
+    assert len(key) >= 32 and (path.stat().st_mode & 0o777) == 0o600
+    assert load_or_create_secret(path) == key
+    os.chmod(path, 0o644)
+    with pytest.raises(PermissionError, match="chmod 600"):
+        load_or_create_secret(path)
+
+
+@pytest.mark.parametrize(
+    ("target", "safe"),
+    [
+        ("/alarms?priority=high", "/alarms?priority=high"),
+        ("//evil.example", "/"),
+        ("https://evil.example", "/"),
+        ("/\\evil", "/"),
+    ],
+)
+def test_login_redirects_only_to_local_paths(target, safe):
+    assert _safe_next(target) == safe
