@@ -155,9 +155,9 @@ class AvailabilityPublisher:
         drained = self.window.flush(timeout_s)
         if not drained:
             log.error("%d messages still unacknowledged at exit", self.window.unacked)
-        info = self.client.publish(self.topic, b"offline", qos=1, retain=True)
-        if info.rc == mqtt.MQTT_ERR_SUCCESS:
-            info.wait_for_publish(5.0)
+        else:  # through the window too, so its acknowledgement is counted like the others
+            self.window.publish(self.topic, b"offline", retain=True)
+            self.window.flush(5.0)
         self.client.disconnect()
         self.client.loop_stop()
         return drained
