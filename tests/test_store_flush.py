@@ -173,3 +173,19 @@ def test_compaction_leaves_files_of_unfinished_checkpoints_alone(tmp_path) -> No
     assert sum(_rows_on_disk(tmp_path, m) for m in Modality) == len(rs)
     assert compact(tmp_path).files_in == 6  # now settled: two files per modality merged
     assert sum(_rows_on_disk(tmp_path, m) for m in Modality) == len(rs)
+
+
+def test_one_reader_follows_the_wal_as_it_grows_and_is_checkpointed(tmp_path) -> None:
+    rs = [r for r in _readings(12) if r.modality is Modality.THERMAL]
+    wal = WriteAheadLog(tmp_path / "_wal" / "w0")
+    reader = StoreReader(tmp_path)
+    assert reader.readings("thermal") == []
+    _append(wal, rs[:4])
+    assert reader.readings("thermal") == rs[:4]
+    _append(wal, rs[4:9])  # appended after the first read: parsed from where it stopped
+    assert reader.readings("thermal") == rs[:9]
+    flush_to_store(wal, tmp_path, include_active=True)
+    _append(wal, rs[9:])
+    assert reader.readings("thermal") == rs
+    assert reader.readings("thermal", include_wal=False) == rs[:9]
+    assert reader.assets() == ["P-101"]

@@ -24,7 +24,6 @@ from ingest.schema import (
     readings_to_table,
     table_to_readings,
 )
-from ingest.store.checkpoint import decode_record
 from ingest.store.layout import (
     DEAD_LETTERS,
     SCORES,
@@ -35,12 +34,11 @@ from ingest.store.layout import (
 )
 from ingest.store.records import table_to_scores
 from ingest.store.sink import sort_rows
-from ingest.store.wal import replay_directory
+from ingest.store.wal_view import WalView
 from ingest.store.writer import read_labels
 from plant.events import HealthEvent
 from plant.labels import FaultEpisode
 from plant.readings import Modality, Reading
-from plant.topics import TopicError, parse_reading_topic
 
 AssetFilter = str | Sequence[str] | None
 
@@ -135,6 +133,7 @@ class StoreReader:
     def __init__(self, root: str | Path, *, wal_dirs: Sequence[str | Path] | None = None) -> None:
         self.root = Path(root)
         self._wal_dirs = None if wal_dirs is None else [Path(p) for p in wal_dirs]
+        self._wal = WalView()
 
     def wal_dirs(self) -> list[Path]:
         if self._wal_dirs is not None:
@@ -184,21 +183,13 @@ class StoreReader:
     def _wal_table(self, m: Modality, assets: set[str] | None, start_ns, end_ns) -> pa.Table:
         found: list[Reading] = []
         arrivals: list[int] = []
-        for wal_dir in self.wal_dirs():
-            for rec in replay_directory(wal_dir):
-                try:
-                    t = parse_reading_topic(rec.topic)
-                except TopicError:
-                    continue
-                if t.modality is not m or (assets is not None and t.asset not in assets):
-                    continue
-                r = decode_record(rec)
-                if not isinstance(r, Reading):
-                    continue  # dead letters are read with dead_letters()
-                ts = r.header.ts_ns
-                if (start_ns is None or ts >= start_ns) and (end_ns is None or ts <= end_ns):
-                    found.append(r)
-                    arrivals.append(rec.arrival_ns)
+        for r, arrival in self._wal.readings(self.wal_dirs(), m):
+            h = r.header
+            if assets is not None and h.asset not in assets:
+                continue
+            if (start_ns is None or h.ts_ns >= start_ns) and (end_ns is None or h.ts_ns <= end_ns):
+                found.append(r)
+                arrivals.append(arrival)
         return readings_to_table(m, found, arrivals)
 
     def assets(self) -> list[str]:
@@ -209,12 +200,8 @@ class StoreReader:
             if files:
                 col = ds.dataset(files, schema=READING_SCHEMAS[m]).to_table(columns=["asset"])
                 names.update(pc.unique(pc.cast(col.column(0), pa.string())).to_pylist())
-        for wal_dir in self.wal_dirs():
-            for rec in replay_directory(wal_dir):
-                try:
-                    names.add(parse_reading_topic(rec.topic).asset)
-                except TopicError:
-                    continue
+        for m in Modality:
+            names.update(r.header.asset for r, _ in self._wal.readings(self.wal_dirs(), m))
         return sorted(names)
 
     def time_range(self, modality: Modality | str | None = None) -> tuple[int, int] | None:

@@ -65,13 +65,16 @@ def encode_record(topic: str, payload: bytes, arrival_ns: int) -> bytes:
     return _REC.pack(len(body), zlib.crc32(body)) + body
 
 
-def scan(data: bytes | memoryview, segment: int = 0) -> tuple[list[WalRecord], int]:
-    """The valid records at the start of a segment's bytes, and the end offset of the last one."""
+def scan(
+    data: bytes | memoryview, segment: int = 0, start: int | None = None
+) -> tuple[list[WalRecord], int]:
+    """The valid records of a segment's bytes (from offset ``start``, a record boundary, or
+    from the beginning), and the end offset of the last one."""
     view = memoryview(data)
     if bytes(view[: len(FILE_HEADER)]) != FILE_HEADER:
         return [], 0
     out: list[WalRecord] = []
-    pos, end = len(FILE_HEADER), len(view)
+    pos, end = start or len(FILE_HEADER), len(view)
     while pos + _REC.size <= end:
         length, crc = _REC.unpack_from(view, pos)
         start = pos + _REC.size
