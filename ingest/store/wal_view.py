@@ -7,6 +7,7 @@ parsed and decoded once, and only the bytes appended since are parsed on the nex
 from __future__ import annotations
 
 import dataclasses
+import threading
 from pathlib import Path
 
 from ingest.store.checkpoint import decode_record
@@ -27,12 +28,17 @@ class WalView:
 
     def __init__(self) -> None:
         self._segments: dict[Path, _Segment] = {}
+        self._lock = threading.Lock()  # a Dash server reads from several threads
 
     def readings(self, wal_dirs: list[Path], modality: Modality) -> list[tuple[Reading, int]]:
         """(reading, arrival_ns) of ``modality`` still in the logs, oldest segment first.
 
         Records that are not readings (bad topic or payload) are left to the dead letters.
         """
+        with self._lock:
+            return self._readings(wal_dirs, modality)
+
+    def _readings(self, wal_dirs: list[Path], modality: Modality) -> list[tuple[Reading, int]]:
         live: list[_Segment] = []
         seen: set[Path] = set()
         for d in wal_dirs:
