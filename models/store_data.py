@@ -1,0 +1,82 @@
+"""From a store (``plantwatch generate`` or ingest) to a cached training :class:`Dataset`.
+
+Windows come from ``ingest.assembly.windows_at``, the assembly the live scorer uses, at a fixed
+interval per asset (DESIGN.md §3), after one thermal look-back of warm-up. The featurised arrays
+are cached beside the registry, keyed by the store, the plant and the input settings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from ingest.window import Window
+from models.config import ModelConfig
+from models.dataset import Dataset, build_dataset, load_dataset, save_dataset
+from models.progress import Progress
+from plant.config import PlantConfig
+
+log = logging.getLogger(__name__)
+NS = 1_000_000_000
+
+
+def window_times(t0_ns: int, t1_ns: int, interval_s: float, warmup_s: float) -> np.ndarray:
+    start = t0_ns + int(warmup_s * NS)
+    return np.arange(start, t1_ns + 1, int(interval_s * NS), dtype=np.int64)
+
+
+def _windows(
+    plant: PlantConfig, reader, assets: list[str], times: np.ndarray, bar: Progress
+) -> Iterator[Window]:
+    from ingest.assembly import windows_at
+
+    for asset in assets:
+        for w in windows_at(plant, reader, asset, times):
+            if w is not None:
+                yield w
+        bar.update(len(times), note=asset)
+
+
+def cache_key(data: Path, plant: PlantConfig, cfg: ModelConfig) -> str:
+    h = hashlib.sha256()
+    h.update(str(Path(data).resolve()).encode())
+    h.update(plant.model_dump_json().encode())
+    h.update(cfg.inputs.model_dump_json().encode())
+    h.update(f"{cfg.train.interval_s}:{cfg.train.max_windows}".encode())
+    return h.hexdigest()[:16]
+
+
+def load_store_dataset(
+    data: Path, plant: PlantConfig, cfg: ModelConfig, cache_dir: Path | None = None
+) -> Dataset:
+    """Labelled, featurised windows of every asset in the store (cached when ``cache_dir``)."""
+    from ingest.store.reader import StoreReader
+
+    cache = None if cache_dir is None else cache_dir / f"dataset-{cache_key(data, plant, cfg)}.npz"
+    if cache is not None and cache.is_file():
+        log.info("using cached windows %s", cache)
+        return load_dataset(cache)
+    reader = StoreReader(data)
+    span = reader.time_range()
+    if span is None:
+        raise ValueError(f"{data}: the store has no readings; run `plantwatch generate` first")
+    known = {a.id for a in plant.resolved_assets}
+    assets = [a for a in reader.assets() if a in known]
+    if not assets:
+        raise ValueError(f"{data}: none of its assets is in the plant config; pass --config")
+    times = window_times(*span, cfg.train.interval_s, plant.windows.thermal_history_s)
+    per_asset = max(1, cfg.train.max_windows // len(assets))
+    if len(times) > per_asset:  # keep the cap by spacing windows further apart, never by asset
+        times = times[np.linspace(0, len(times) - 1, per_asset).round().astype(int)]
+    log.info("%d assets x %d windows from %s", len(assets), len(times), data)
+    bar = Progress(len(assets) * len(times), "windows")
+    ds = build_dataset(_windows(plant, reader, assets, times, bar), reader.labels(), cfg)
+    bar.close()
+    if cache is not None:
+        cache_dir.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
+        save_dataset(ds, cache)
+    return ds
