@@ -110,7 +110,7 @@ def thermal_panel(
                     t.temperature_c[:, j],
                     exp,
                     ch,
-                    f"{ch}: measured vs expected",
+                    f"{ch}: measured vs expected" if exp is not None else f"{ch}: measured",
                     residual_limit_c=insight.residual_limit_c(asset, j),
                     at_ns=at_ns,
                 ),
