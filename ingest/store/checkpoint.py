@@ -11,6 +11,7 @@ skipped, so no row is written twice, and no segment is deleted before its rows a
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import threading
 import weakref
@@ -24,7 +25,7 @@ from ingest.store.wal import WalRecord, WriteAheadLog, read_segment
 from ingest.store.writer import DAILY, DeadLetterWriter, StoreWriter
 from plant.codec import DecodeError, decode
 from plant.readings import Reading
-from plant.topics import TopicError, parse_reading_topic
+from plant.topics import ReadingTopic, TopicError, parse_reading_topic
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +46,15 @@ class FlushStats:
             setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
 
+@functools.lru_cache(maxsize=1 << 17)
+def _topic(topic: str) -> ReadingTopic:
+    return parse_reading_topic(topic)  # a plant repeats its topics: parse each once
+
+
 def decode_record(rec: WalRecord) -> Reading | DeadLetter:
     """The reading a WAL record carries, or the dead letter saying why it is not one."""
     try:
-        t = parse_reading_topic(rec.topic)
+        t = _topic(rec.topic)
     except TopicError as exc:
         return DeadLetter(rec.topic, rec.payload, rec.arrival_ns, "bad_topic", str(exc))
     try:
