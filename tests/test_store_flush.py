@@ -8,7 +8,14 @@ import time
 import numpy as np
 import pyarrow.dataset as ds
 
-from ingest.store import BackgroundFlusher, StoreReader, WriteAheadLog, flush_to_store
+from ingest.store import (
+    BackgroundFlusher,
+    DeadLetter,
+    DeadLetterWriter,
+    StoreReader,
+    WriteAheadLog,
+    flush_to_store,
+)
 from ingest.store.checkpoint import clean_crashed_writes, flush_segment
 from ingest.store.maintenance import compact
 from ingest.store.wal import read_segment
@@ -189,3 +196,15 @@ def test_one_reader_follows_the_wal_as_it_grows_and_is_checkpointed(tmp_path) ->
     assert reader.readings("thermal") == rs
     assert reader.readings("thermal", include_wal=False) == rs[:9]
     assert reader.assets() == ["P-101"]
+
+
+def test_compaction_leaves_dead_letter_log_files_alone_until_checkpointed(tmp_path) -> None:
+    log_dir = tmp_path / "_ingest" / "dead_letters" / "w0"  # ingest.deadletter's log
+    log_dir.mkdir(parents=True)
+    for seg in (0, 1):
+        with DeadLetterWriter(tmp_path, file_name=f"w0-{seg:016d}.parquet") as w:
+            w.write([DeadLetter("t", b"x", T0 + seg, "malformed", "")])
+    assert compact(tmp_path).files_in == 0
+    (log_dir / "checkpoint").write_text("1\n")
+    assert compact(tmp_path).files_in == 2
+    assert StoreReader(tmp_path).dead_letters().num_rows == 2

@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 
 RAW_MODALITIES = (Modality.VIBRATION, Modality.CAMERA)
 _WAL_FILE = re.compile(r"^wal-(.+)-(\d{16})\.parquet$")
+_DEAD_FILE = re.compile(r"^(.+)-(\d{16})\.parquet$")
 ROW_GROUP_BYTES = 64 << 20
 
 
@@ -71,9 +72,16 @@ class RetentionReport:
     raw_bytes_kept: int = 0
 
 
-def _settled(path: Path, root: Path) -> bool:
+def _settled(path: Path, root: Path, base: Path) -> bool:
+    """False for a checkpoint file whose segment is not yet marked flushed: its log's retry
+    skips on the file's name, so merging it away now would write its rows twice."""
     m = _WAL_FILE.match(path.name)
-    return m is None or int(m.group(2)) <= read_checkpoint(root / WAL / m.group(1))
+    if m is not None:
+        return int(m.group(2)) <= read_checkpoint(root / WAL / m.group(1))
+    m = _DEAD_FILE.match(path.name)
+    if m is not None and base == root / DEAD_LETTERS:  # ingest.deadletter.DeadLetterLog's files
+        return int(m.group(2)) <= read_checkpoint(root / "_ingest" / DEAD_LETTERS / m.group(1))
+    return True
 
 
 def _tables(root: Path) -> list[tuple[Path, pa.Schema, tuple[str, ...] | None]]:
@@ -92,7 +100,7 @@ def compact(root: str | Path, *, target_bytes: int = 256 << 20) -> CompactionRep
     for base, schema, key in _tables(root):
         parts: dict[str, list[Path]] = {}
         for part, path in data_files(base):
-            if path.stat().st_size < target_bytes // 2 and _settled(path, root):
+            if path.stat().st_size < target_bytes // 2 and _settled(path, root, base):
                 parts.setdefault(part, []).append(path)
         for part, files in parts.items():
             for batch in _bins(files, target_bytes):
