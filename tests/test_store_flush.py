@@ -208,3 +208,18 @@ def test_compaction_leaves_dead_letter_log_files_alone_until_checkpointed(tmp_pa
     (log_dir / "checkpoint").write_text("1\n")
     assert compact(tmp_path).files_in == 2
     assert StoreReader(tmp_path).dead_letters().num_rows == 2
+
+
+def test_readings_the_appender_decoded_are_not_decoded_again(tmp_path) -> None:
+    rs = [r for r in _readings(6) if r.modality is Modality.THERMAL]
+    wal = WriteAheadLog(tmp_path / "_wal" / "w0")
+    marked = [ThermalReading(r.header, {"de": -1.0}) for r in rs]  # tells the two paths apart
+    for r, m in zip(rs, marked, strict=True):
+        wal.append(reading_topic("d", "a", "P-101", "temp", r.modality), encode(r), 1, decoded=m)
+    wal.sync()
+    flush_to_store(wal, tmp_path, include_active=True)
+    assert StoreReader(tmp_path).readings("thermal") == marked
+    wal.append(reading_topic("d", "a", "P-101", "temp", "thermal"), encode(rs[0]), 1, decoded=None)
+    wal.append(reading_topic("d", "a", "P-102", "temp", "thermal"), encode(rs[1]), 1, decoded=rs[1])
+    seg = wal.rotate()
+    assert wal.decoded(seg) is None  # one record came without: the segment is decoded from disk

@@ -92,16 +92,23 @@ def flush_segment(
     partition: Partitioning = DAILY,
     redact: Redactor | None = None,
     recent: RecentKeys | None = None,
+    decoded: list | None = None,
 ) -> FlushStats:
-    """Write one segment's records durably to the store (idempotent; see the module docstring)."""
+    """Write one segment's records durably to the store (idempotent; see the module docstring).
+
+    ``decoded``: the readings the appender already decoded, one per record (else decoded here).
+    """
     stats = FlushStats(segments=1, records=len(records))
     recent = recent or RecentKeys()
     readings: list[Reading] = []
     arrivals: list[int] = []
     letters: list[DeadLetter] = []
     keys: dict[tuple, None] = {}
-    for rec in records:
-        item = decode_record(rec)
+    if decoded is not None and len(decoded) != len(records):
+        decoded = None  # not aligned with what is on disk: decode from the bytes
+    for i, rec in enumerate(records):
+        memo = decoded[i] if decoded is not None else None
+        item = memo if isinstance(memo, Reading) else decode_record(rec)
         if isinstance(item, DeadLetter):
             letters.append(item)
             continue
@@ -154,8 +161,9 @@ def flush_to_store(
             continue
         records = read_segment(seg.path, seg.id)
         stats = flush_segment(
-            wal.name, seg.id, records, root, partition=partition, redact=redact, recent=recent
-        )
+            wal.name, seg.id, records, root, partition=partition, redact=redact, recent=recent,
+            decoded=wal.decoded(seg.id),
+        )  # fmt: skip
         wal.mark_flushed(seg.id)
         total.add(stats)
         log.info("checkpointed WAL %s segment %d: %s", wal.name, seg.id, stats)

@@ -6,9 +6,7 @@ is on disk. The checkpointer (:mod:`ingest.store.checkpoint`) turns sealed segme
 
 Segment file ``<id:016d>.wal``: an 8-byte file header ``b"PWWAL\\x01\\0\\0"``, then records::
 
-    length u32 | crc32(body) u32 | body = arrival_ns i64 | topic_len u16 | topic | payload
-
-(little-endian)
+    length u32 | crc32(body) u32 | body = arrival_ns i64 | topic_len u16 | topic | payload  (LE)
 
 Only the newest segment is ever appended to; older ones were fsynced when sealed. After a crash
 (kill -9, power loss) the newest segment may end in a torn record: opening the log finds the
@@ -26,6 +24,7 @@ import threading
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from ingest.store.layout import fsync_dir
 
@@ -141,6 +140,11 @@ class WriteAheadLog:
         self._file = open(self._path(self._active), "ab")  # noqa: SIM115 (held open)
         self._size = self._file.tell()
         self._unsynced = False
+        # Decoded objects passed to append, per segment, so the checkpointer need not decode
+        # again (None: a record came without, or the segment was recovered).
+        self._decoded: dict[int, list[Any] | None] = {
+            self._active: [] if self._size == len(FILE_HEADER) else None
+        }
 
     @property
     def name(self) -> str:
@@ -185,10 +189,17 @@ class WriteAheadLog:
 
     # ------------------------------------------------------------------------ writing
 
-    def append(self, topic: str, payload: bytes, arrival_ns: int) -> None:
-        """Append one message (buffered; durable after the next :meth:`sync`)."""
+    def append(self, topic: str, payload: bytes, arrival_ns: int, decoded: Any = None) -> None:
+        """Append one message (buffered; durable after the next :meth:`sync`). ``decoded``:
+        the payload already decoded (a Reading), kept in memory for the checkpointer."""
         rec = encode_record(topic, payload, arrival_ns)
         with self._lock:
+            memo = self._decoded.get(self._active)
+            if memo is not None:
+                if decoded is None:
+                    self._decoded[self._active] = None
+                else:
+                    memo.append(decoded)
             self._file.write(rec)
             self._size += len(rec)
             self._unsynced = True
@@ -220,6 +231,7 @@ class WriteAheadLog:
         self._file = open(self._path(self._active), "ab")  # noqa: SIM115
         self._size = self._file.tell()
         self._unsynced = False
+        self._decoded[self._active] = []
         return sealed
 
     def close(self) -> None:
@@ -265,6 +277,14 @@ class WriteAheadLog:
         os.replace(tmp, self.dir / CHECKPOINT)
         fsync_dir(self.dir)
         self._drop_flushed()
+        with self._lock:
+            for seg in [s for s in self._decoded if s <= segment]:
+                del self._decoded[seg]
+
+    def decoded(self, segment: int) -> list[Any] | None:
+        """The appender's decoded objects of a sealed segment, in record order (or None)."""
+        with self._lock:
+            return self._decoded.get(segment) if segment < self._active else None
 
     @property
     def checkpoint(self) -> int:
