@@ -42,7 +42,8 @@ headers = st.builds(Header, ids, ids, i64, i64, i64, st.sampled_from(list(Qualit
 @st.composite
 def vibrations(draw: st.DrawFn) -> VibrationSnapshot:
     c = draw(st.integers(1, 3))
-    arr = draw(hnp.arrays(np.float32, (c, draw(st.integers(8, 40))), elements=st.floats(width=32, allow_nan=False)))
+    floats = st.floats(width=32, allow_nan=False)
+    arr = draw(hnp.arrays(np.float32, (c, draw(st.integers(8, 40))), elements=floats))
     chans = tuple(draw(st.lists(ids, min_size=c, max_size=c)))
     return VibrationSnapshot(draw(headers), draw(finite), chans, arr)
 
