@@ -47,6 +47,10 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(exc)
         return EXIT_CONFIG
+    import jax
+
+    # compiled steps are reused by the next training run (STACK.md: 4.7 s -> 1.0 s)
+    jax.config.update("jax_compilation_cache_dir", str(args.out / ".cache" / "xla"))
     from models import registry
     from models.store_data import load_store_dataset
     from models.train import train_and_evaluate
