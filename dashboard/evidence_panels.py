@@ -119,10 +119,7 @@ def thermal_panel(
     why = (
         ""
         if expected is not None
-        else (
-            "Expected temperature not shown: the dashboard does not read the model's "
-            "normal-behaviour coefficients yet."
-        )
+        else ("Expected temperature not shown: no active model in the registry.")
     )
     return _panel("Temperature", [html.P(why, className="note-meta"), *graphs], "thermal")
 

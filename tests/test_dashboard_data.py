@@ -155,3 +155,46 @@ def test_session_secret_is_created_0600_and_a_readable_one_refused(tmp_path):
 )
 def test_login_redirects_only_to_local_paths(target, safe):
     assert _safe_next(target) == safe
+
+
+def test_expected_temperature_is_the_active_models_normal_behaviour(tmp_path, plant):
+    """A real model directory in a real registry: the dashboard reads its thermal model."""
+    import jax
+    from flax import nnx
+
+    from dashboard.data.evidence import ThermalEvidence
+    from dashboard.data.model_info import ModelInsight
+    from models import registry
+    from models.batch import ASSET_TYPES
+    from models.checkpoint import save_model
+    from models.config import ModelConfig
+    from models.features import identity_stats
+    from models.model import FusionModel
+
+    cfg = ModelConfig.model_validate(  # a small model: the test is about the thermal stats
+        {"inputs": {"order_bins": 16, "note_vocab": 256, "image_size": 16}, "arch": {"width": 8}}
+    )
+    stats = identity_stats(cfg.inputs, len(ASSET_TYPES))
+    coef = np.zeros_like(stats.th_coef)
+    k = ASSET_TYPES.index("motor-pump")
+    coef[k, 0] = [30.0, 20.0, 0.5, 0.0, 5.0, 0.0]  # 30 + 20 load + 0.5 ambient + 5 running
+    sigma = np.full_like(stats.th_sigma, 0.8)
+    # zero weights from the model's abstract shape (eager init compiles op by op: ~45 s here)
+    graphdef, state = nnx.split(nnx.eval_shape(lambda: FusionModel(cfg, nnx.Rngs(0))))
+    model = nnx.merge(graphdef, jax.tree.map(lambda x: np.zeros(x.shape, x.dtype), state))
+    model.set_stats(stats._replace(th_coef=coef, th_sigma=sigma))
+    insight = ModelInsight(tmp_path)
+    asset = plant.asset("P-101")
+    th = ThermalEvidence(
+        np.array([0, 1]),
+        ("bearing_de",),
+        np.array([[50.0], [60.0]]),
+        np.array([[0.5, 20.0, 24.0, 1.0], [1.0, 10.0, 24.0, 0.0]]),
+    )
+    assert insight.expected_temperature_c(asset, th) is None  # nothing active yet
+    version = registry.new_version_dir(tmp_path)
+    save_model(model, cfg, version)
+    registry.promote(tmp_path, version.name)
+    expected = insight.expected_temperature_c(asset, th)
+    np.testing.assert_allclose(expected[:, 0], [30 + 10 + 10 + 5, 30 + 20 + 5], rtol=1e-5)
+    assert insight.residual_limit_c(asset, 0) == pytest.approx(2.4, rel=1e-5)
