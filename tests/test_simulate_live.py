@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from plant.config import load_config
 from plant.sim.plant import PlantSimulator
 from plant.sim.publisher import auto_step_s, stepped
+from tests.fixtures.brokers import MosquittoProcess
 from tests.test_simulate_publish import Collector
 
 REPO = Path(__file__).resolve().parent.parent
@@ -60,3 +62,26 @@ def test_simulate_publishes_exactly_the_simulated_readings(request, broker_kind:
 def test_a_different_seed_gives_different_readings() -> None:
     # guards the test above against comparing something that never varies
     assert expected_readings(7) != expected_readings(8)
+
+
+def test_simulate_waits_for_a_broker_that_starts_late(tmp_path: Path) -> None:
+    broker = MosquittoProcess(tmp_path)  # its port is chosen, nothing listens there yet
+    argv = [
+        sys.executable, "-m", "plant.cli", "simulate", "--config", str(CONFIG),
+        "--broker", broker.url, "--seed", "7", "--start-ns", str(START_NS),
+        "--duration", str(DURATION_S), "--speedup", "0",
+    ]  # fmt: skip
+    proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        time.sleep(3.0)
+        assert proc.poll() is None, "simulate gave up on a broker that is not there yet"
+        broker.start()
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        broker.stop()
+    assert proc.returncode == 0, err.decode()[-3000:]
+    assert b"retrying" in err
+    assert f"published {len(expected_readings(7))} messages".encode() in out

@@ -164,9 +164,39 @@ class LiveSettings:
     step_s: float | None = None  # plant time per simulator call; None: by plant size
     templates: bool = False  # scale mode: replay representatives' readings (plant.sim.fanout)
     reps_per_family: int = 2
+    connect_timeout_s: float = 60.0  # keep retrying an unreachable broker this long
 
 
 FOREVER_S = 100 * 365 * 86_400.0
+
+
+def connect_publisher(
+    config: PlantConfig,
+    broker: BrokerUrl,
+    settings: LiveSettings,
+    stop: threading.Event,
+    password: str | None,
+) -> AvailabilityPublisher | None:
+    """Connect, retrying with back-off while the broker is unreachable for up to
+    ``settings.connect_timeout_s``; None if stopped meanwhile, ConnectionError past the limit."""
+    deadline = time.monotonic() + settings.connect_timeout_s
+    delay = 0.5
+    while True:
+        try:
+            return AvailabilityPublisher(
+                broker,
+                password=password,
+                component=settings.component,
+                qos=config.broker.qos,
+                window=settings.window,
+            )
+        except ConnectionError as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("%s; retrying in %.1f s", exc, delay)
+        if stop.wait(delay):
+            return None
+        delay = min(delay * 2, 10.0)
 
 
 def simulate_live(
@@ -184,13 +214,9 @@ def simulate_live(
     if start_ns is None:
         start_ns = time.time_ns() // 1_000_000_000 * 1_000_000_000
     until_ns = start_ns + int((settings.duration_s or FOREVER_S) * 1e9)
-    publisher = AvailabilityPublisher(
-        broker,
-        password=password,
-        component=settings.component,
-        qos=config.broker.qos,
-        window=settings.window,
-    )
+    publisher = connect_publisher(config, broker, settings, stop, password)
+    if publisher is None:
+        return PublishStats(), True
     stats = PublishStats()
     log.info(
         "simulating %d assets from %d (seed %d, speedup %s) to %s",
