@@ -159,7 +159,9 @@ def align_context(ts_ns: np.ndarray, ctx: list[ContextReading]) -> np.ndarray:
     return out
 
 
-def latest_image(store: StoreView, asset: Asset, at_ns: int, lookback_s: float) -> CameraImage | None:
+def latest_image(
+    store: StoreView, asset: Asset, at_ns: int, lookback_s: float
+) -> CameraImage | None:
     img = store.latest_reading(Modality.CAMERA, asset.id, at_ns, lookback_s)
     return img if isinstance(img, CameraImage) else None
 
