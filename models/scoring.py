@@ -167,6 +167,30 @@ class Scorer:
             auxes.append(_head(aux, len(idx)))
         return _cat(scores, auxes)
 
+    def reserve(self, asset_ids: list[str]) -> None:
+        """Give these assets cache slots now, so the cache does not grow (and every incremental
+        shape recompile) while the stream runs."""
+        self._slot_ids(list(asset_ids))
+
+    def warm(self, full: bool = True) -> float:
+        """Compile every bucket of the incremental path (each modality) and, with ``full``, of
+        :meth:`score`, at the cache's current capacity; seconds taken. Only the scratch slot 0
+        is written, so no asset's cached tokens change."""
+        import time
+
+        t0 = time.perf_counter()
+        for size in self.buckets:
+            chunk = pad_batch(make_batch([], self.cfg.inputs, 1), size)
+            slots = np.zeros(size, np.int32)
+            for m in range(len(MODEL_MODALITIES)):
+                self._cache, s, _ = incremental_step(
+                    self.graphdef, self.state, self._cache, slots, chunk, self.cfg, m
+                )
+            if full:
+                s, _ = score_step(self.graphdef, self.state, chunk, chunk.present, self.cfg)
+            jax.block_until_ready(s)
+        return time.perf_counter() - t0
+
     def prime(self, asset_ids: list[str], windows: list[Window] | Batch) -> np.ndarray:
         """Encode every modality of these assets' windows into the cache; return the scores."""
         b = windows if isinstance(windows, Batch) else self.batch(windows)

@@ -1,0 +1,237 @@
+"""The live scorer: windows in, health events out, with incremental fusion and bucketed shapes.
+
+A window produced by a reading of modality m (its ``trigger``) re-encodes only m; fusion reruns
+with the other modalities' cached encodings (``Scorer.score_incremental``). The scorer remembers,
+per asset, which modalities its cache holds as present: when a window shows a modality gone stale
+(or back), that modality is re-encoded too (as absent, so fusion no longer reads its old tokens),
+and the event says which modalities were present and how stale each was. A window without a
+trigger (a restart's rebuilt windows) re-encodes every modality.
+
+An asset appears at most once per fused call (``rounds``), so two readings of one asset in the
+same batch are scored one after the other, each once. Every plant asset gets its cache slot at
+load and every bucket is compiled then (``Scorer.reserve`` / ``Scorer.warm``), so a new batch
+size or a new asset never stalls the stream on a recompile.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ingest.window import Window
+from models.batch import take
+from models.scoring import Scorer
+from models.serving.health import fault_of, group_of, health_from_p, load_calibration
+from plant.config import Asset
+from plant.events import HealthEvent
+from plant.readings import MODEL_MODALITIES
+
+log = logging.getLogger(__name__)
+NAMES = [m.value for m in MODEL_MODALITIES]
+
+
+class LiveScorer:
+    """One model, loaded, warmed and primed; ``score(windows)`` -> health events."""
+
+    def __init__(self, model_dir: str | Path, assets: Sequence[Asset], *, warm: bool = True):
+        t0 = time.perf_counter()
+        self.model_dir = Path(model_dir)
+        self.scorer = Scorer.load(self.model_dir)
+        self.version = self.scorer.version
+        self.calibration = load_calibration(self.model_dir)
+        self.assets = {a.id: a for a in assets}
+        self.scorer.reserve(sorted(self.assets))
+        self.warm_s = self.scorer.warm() if warm else 0.0
+        self._encoded: dict[str, np.ndarray] = {}  # asset -> (4,) presence held in the cache
+        self._explainer: Any = None
+        log.info(
+            "model %s loaded in %.1f s (%d assets, buckets %s compiled in %.1f s)",
+            self.version,
+            time.perf_counter() - t0,
+            len(self.assets),
+            self.scorer.buckets,
+            self.warm_s,
+        )
+
+    # ------------------------------------------------------------------------ scoring
+
+    def prime(self, windows: Sequence[Window]) -> int:
+        """Encode every modality of these windows into the cache (no events); how many."""
+        ws = [w for w in windows if w.asset in self.assets]
+        if ws:
+            self.scorer.prime([w.asset for w in ws], self.scorer.batch(ws))
+            for w in ws:
+                self._encoded[w.asset] = w.mask
+        return len(ws)
+
+    def score(self, windows: Sequence[Window], scored_ns: int | None = None) -> list[HealthEvent]:
+        """One health event per window, in the windows' order."""
+        out: list[HealthEvent | None] = [None] * len(windows)
+        known = [(i, w) for i, w in enumerate(windows) if w.asset in self.assets]
+        for part in rounds(known):
+            for i, ev in zip([i for i, _ in part], self._score_round([w for _, w in part]),
+                             strict=True):  # fmt: skip
+                out[i] = ev
+        stamp = time.time_ns() if scored_ns is None else scored_ns
+        return [ev if ev.scored_ns else _with(ev, scored_ns=stamp) for ev in out if ev is not None]
+
+    def _score_round(self, ws: list[Window]) -> list[HealthEvent]:
+        b = self.scorer.batch(ws)
+        masks = np.stack([w.mask for w in ws])
+        ids = [w.asset for w in ws]
+        trig = np.array([_trigger_index(w) for w in ws])
+        # No trigger (a restart's rebuilt window): every modality is re-encoded, the last fuses.
+        fuse = np.where(trig < 0, len(NAMES) - 1, trig)
+        # First re-encode what changed presence since it was encoded (scores not kept) ...
+        for m in range(len(NAMES)):
+            idx = [
+                i
+                for i, w in enumerate(ws)
+                if fuse[i] != m
+                and (trig[i] < 0 or self._encoded.get(w.asset, _NONE)[m] != masks[i, m])
+            ]
+            if idx:
+                self.scorer.score_incremental([ids[i] for i in idx], MODEL_MODALITIES[m],
+                                              take(b, np.array(idx)))  # fmt: skip
+        # ... then the trigger modality, whose fused call gives the score.
+        scores = np.zeros(len(ws), np.float32)
+        logits: np.ndarray | None = None
+        for m in range(len(NAMES)):
+            idx = np.flatnonzero(fuse == m)
+            if not idx.size:
+                continue
+            s, aux = self.scorer.score_incremental([ids[i] for i in idx], MODEL_MODALITIES[m],
+                                                   take(b, idx))  # fmt: skip
+            scores[idx] = s
+            if logits is None:
+                logits = np.zeros((len(ws), aux["fault_logits"].shape[1]), np.float32)
+            logits[idx] = aux["fault_logits"]
+        for w, mask in zip(ws, masks, strict=True):
+            self._encoded[w.asset] = mask
+        assert logits is not None
+        return self._events(ws, masks, scores, logits)
+
+    def _events(
+        self, ws: list[Window], masks: np.ndarray, scores: np.ndarray, logits: np.ndarray
+    ) -> list[HealthEvent]:
+        groups = [group_of(w.asset_type, [bool(x) for x in masks[i]]) for i, w in enumerate(ws)]
+        calibration: Any = self.calibration
+        p = np.asarray(calibration.p_values(scores, groups), np.float64)
+        health = health_from_p(p)
+        faults, fault_p = fault_of(logits)
+        if getattr(self.calibration, "group", None) == "uncalibrated":
+            groups = ["uncalibrated"] * len(ws)
+        events = []
+        for i, w in enumerate(ws):
+            present = {n: bool(masks[i, j]) for j, n in enumerate(NAMES)}
+            stale = {
+                m.value: round(float(s), 3)
+                for m, s in w.staleness_s.items()
+                if present.get(m.value) and math.isfinite(s)
+            }
+            events.append(
+                HealthEvent(
+                    asset=w.asset,
+                    ts_ns=int(w.ts_ns),
+                    health=float(health[i]),
+                    anomaly_score=float(scores[i]),
+                    p_value=float(p[i]),
+                    fault_class=faults[i],
+                    fault_probability=round(float(fault_p[i]), 6),
+                    present=present,
+                    staleness_s=stale,
+                    model_version=self.version,
+                    calibration_group=groups[i],
+                    trigger=w.trigger.value if w.trigger is not None else None,
+                )
+            )
+        return events
+
+    # ------------------------------------------------------------------------ explanation
+
+    def explain(self, window: Window) -> dict[str, Any]:
+        """The per-modality explanation of one window (docs/PROTOCOL.md, ``explanation``)."""
+        asset = self.assets.get(window.asset)
+        shaft_hz = window.context.shaft_speed_hz if window.context is not None else None
+        try:
+            from models.explain import Explainer
+        except ImportError:
+            return shapley_only(self.scorer, window)
+        if self._explainer is None:
+            self._explainer = Explainer(self.scorer)
+        return self._explainer.explain(
+            window,
+            asset_type=window.asset_type,
+            bearing=asset.bearing if asset is not None else None,
+            shaft_hz=shaft_hz,
+        )
+
+
+_NONE = np.zeros(len(NAMES), bool)
+
+
+def _trigger_index(w: Window) -> int:
+    if w.trigger is None or w.trigger not in MODEL_MODALITIES:
+        return -1
+    return MODEL_MODALITIES.index(w.trigger)
+
+
+def _with(ev: HealthEvent, **changes: object) -> HealthEvent:
+    import dataclasses
+
+    return dataclasses.replace(ev, **changes)  # type: ignore[arg-type]
+
+
+def rounds(items: list[tuple[int, Window]]) -> list[list[tuple[int, Window]]]:
+    """Split into consecutive groups in which each asset appears at most once, order kept."""
+    out: list[list[tuple[int, Window]]] = []
+    seen_in: dict[str, int] = {}
+    for item in items:
+        k = seen_in.get(item[1].asset, -1) + 1
+        if k == len(out):
+            out.append([])
+        out[k].append(item)
+        seen_in[item[1].asset] = k
+    return out
+
+
+def shapley_only(scorer: Scorer, window: Window) -> dict[str, Any]:
+    """Exact modality Shapley values over the 16 coalitions (absent modality: 0), used only when
+    EV's ``models.explain`` is not installed; no per-modality evidence."""
+    n = len(NAMES)
+    coalitions = np.array(list(itertools.product([False, True], repeat=n)), bool)  # (16, 4)
+    b = scorer.batch([window] * len(coalitions))
+    scores, _ = scorer.score(b, mask_override=coalitions)
+    value = {tuple(c): float(s) for c, s in zip(coalitions, scores, strict=True)}
+    present = window.mask
+    phi = {}
+    for j, name in enumerate(NAMES):
+        total = 0.0
+        if present[j]:
+            for c in coalitions:
+                if c[j]:
+                    continue
+                k = int(c.sum())
+                weight = math.factorial(k) * math.factorial(n - k - 1) / math.factorial(n)
+                with_j = c.copy()
+                with_j[j] = True
+                total += weight * (value[tuple(with_j)] - value[tuple(c)])
+        phi[name] = total
+    base = value[(False,) * n]
+    full = value[tuple(present)] if present.any() else base
+    # Absent modalities contribute nothing: their masked-out coalitions equal the base ones.
+    positive = {k: v for k, v in phi.items() if v > 0}
+    return {
+        "shapley": phi,
+        "base": base,
+        "score": full,
+        "primary": max(positive, key=positive.__getitem__) if positive else "",
+        "evidence": {},
+    }
