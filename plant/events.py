@@ -28,7 +28,9 @@ class HealthEvent:
     staleness_s: dict[str, float]  # per present modality: age of its newest reading
     model_version: str
     calibration_group: str = ""
-    explanation: dict[str, float] | None = None  # modality -> Shapley value, when computed
+    # docs/PROTOCOL.md: {"shapley": {modality: f}, "base", "score", "primary", "evidence"}, when
+    # computed (a flat {modality: Shapley} from older producers is still read: shapley_values)
+    explanation: dict[str, Any] | None = None
     scored_ns: int = 0  # when the scorer produced it (latency measurement)
     trigger: str | None = None  # modality whose reading caused this rescoring
 
@@ -52,8 +54,16 @@ class HealthEvent:
         return [m.value for m in MODEL_MODALITIES if not self.present.get(m.value, False)]
 
 
+def shapley_values(explanation: dict[str, Any] | None) -> dict[str, float]:
+    """Modality -> Shapley value of an explanation, in its current or its older flat form."""
+    if not explanation:
+        return {}
+    flat = explanation.get("shapley", explanation)
+    return {k: float(v) for k, v in flat.items() if isinstance(v, int | float)}
+
+
 def modality_names() -> list[str]:
     return [m.value for m in MODEL_MODALITIES]
 
 
-__all__ = ["HealthEvent", "Modality", "modality_names"]
+__all__ = ["HealthEvent", "Modality", "modality_names", "shapley_values"]

@@ -29,7 +29,7 @@ from plant.alarms.persistence import Change, Persistence
 from plant.alarms.priority import PriorityRule
 from plant.alarms.silence import SilenceWatch
 from plant.config import PlantConfig
-from plant.events import HealthEvent
+from plant.events import HealthEvent, shapley_values
 from plant.readings import MachineState
 
 log = logging.getLogger(__name__)
@@ -126,8 +126,9 @@ class AlarmEngine(Lifecycle, OperatorActions):
         faulty = self._dq.get(ev.asset)
         if not faulty:
             return False
-        if ev.explanation:
-            return max(ev.explanation, key=ev.explanation.__getitem__) in faulty
+        shapley = shapley_values(ev.explanation)
+        if shapley:
+            return max(shapley, key=shapley.__getitem__) in faulty
         return any(ev.present.get(m, False) for m in faulty)
 
     def on_context(self, asset: str, state: MachineState | str, ts_ns: int) -> None:

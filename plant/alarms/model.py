@@ -11,6 +11,8 @@ import dataclasses
 from enum import IntEnum, StrEnum
 from typing import Any
 
+from plant.events import shapley_values
+
 
 class AlarmKind(StrEnum):
     MACHINE = "machine"  # the model says the machine is unhealthy (per asset and fault class)
@@ -84,7 +86,7 @@ class Alarm:
     p_value: float | None = None
     health: float | None = None
     model_version: str = ""
-    explanation: dict[str, float] | None = None
+    explanation: dict[str, Any] | None = None  # plant.events.HealthEvent.explanation
     activations: int = 1
     outcome: str | None = None
     outcome_fault: str | None = None
@@ -125,9 +127,7 @@ class Alarm:
         }[self.kind]
 
     def top_modalities(self, n: int = 2) -> list[str]:
-        if not self.explanation:
-            return []
-        ranked = sorted(self.explanation.items(), key=lambda kv: -kv[1])
+        ranked = sorted(shapley_values(self.explanation).items(), key=lambda kv: -kv[1])
         return [m for m, v in ranked[:n] if v > 0]
 
     def to_dict(self) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import smtplib
 from email.message import EmailMessage
 
 from plant.alarms.notify.message import Notification
+from plant.events import shapley_values
 
 
 def render(note: Notification, sender: str, recipients: tuple[str, ...]) -> EmailMessage:
@@ -25,7 +26,7 @@ def render(note: Notification, sender: str, recipients: tuple[str, ...]) -> Emai
     if a.get("p_value") is not None:
         lines.append(f"p-value:   {a['p_value']:.3g} (model {a['model_version']})")
     if a.get("explanation"):
-        ranked = sorted(a["explanation"].items(), key=lambda kv: -kv[1])
+        ranked = sorted(shapley_values(a["explanation"]).items(), key=lambda kv: -kv[1])
         lines.append("Evidence:  " + ", ".join(f"{m} {v:+.2f}" for m, v in ranked))
     if a.get("members"):
         lines.append(f"Grouped:   alarms {', '.join(str(i) for i in a['members'])}")
