@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 from pathlib import Path
 
 import dash
+from werkzeug.serving import make_server
 
 from dashboard.app import create_app
 from dashboard.auth import load_or_create_secret
@@ -53,3 +56,35 @@ def build_app(
     )
     key = secret if secret else load_or_create_secret(secret_file)
     return create_app(ctx, key, secure_cookies=secure_cookies)
+
+
+def serve_until_stopped(
+    app: dash.Dash, host: str, port: int, ssl_context: tuple[str, str] | None = None
+) -> None:
+    """Serve until SIGTERM or SIGINT, then stop accepting, finish requests in flight and return.
+
+    Werkzeug's threaded server runs in a worker thread; the main thread only waits for a signal,
+    so the handler never has to stop the server from inside its own loop (which would deadlock).
+    """
+    server = make_server(host, port, app.server, threaded=True, ssl_context=ssl_context)
+    stop = threading.Event()
+    received: list[str] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        received.append(signal.Signals(signum).name)
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    worker = threading.Thread(target=server.serve_forever, name="dashboard-http", daemon=True)
+    worker.start()
+    try:
+        while not stop.wait(0.5):
+            if not worker.is_alive():  # the server loop died on its own: say so, do not hang
+                raise RuntimeError("the dashboard's HTTP server stopped unexpectedly")
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        server.shutdown()
+        server.server_close()
+        worker.join(timeout=5)
+    log.info("dashboard stopped (%s)", received[0] if received else "server exit")

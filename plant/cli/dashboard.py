@@ -2,7 +2,8 @@
 
 Binds to loopback by default. A non-loopback ``--host`` is refused unless the dashboard serves
 HTTPS itself (``--tls-cert``/``--tls-key``) or is declared to sit behind a TLS-terminating reverse
-proxy (``--behind-proxy``); docs/DASHBOARD.md shows both.
+proxy (``--behind-proxy``); docs/DASHBOARD.md shows both. SIGTERM or Ctrl-C stops it cleanly:
+requests in flight finish, the port is released, exit status 0.
 """
 
 from __future__ import annotations
@@ -80,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"plantwatch dashboard: {problem}", file=sys.stderr)
         return EXIT_USAGE
     plant = load_plant(args)
-    from dashboard.serve import build_app  # Dash and pyarrow only when actually serving
+    # Dash and pyarrow only when actually serving
+    from dashboard.serve import build_app, serve_until_stopped
 
     api_url = args.api or f"http://{plant.alarms.api.host}:{plant.alarms.api.port}"
     env_secret = os.environ.get(SECRET_ENV)
@@ -98,5 +100,5 @@ def run(args: argparse.Namespace) -> int:
     ssl = (str(args.tls_cert), str(args.tls_key)) if args.tls_cert else None
     scheme = "https" if ssl else "http"
     log.info("dashboard on %s://%s:%s (alarm API %s)", scheme, args.host, args.port, api_url)
-    app.run(host=args.host, port=args.port, debug=False, threaded=True, ssl_context=ssl)
+    serve_until_stopped(app, args.host, args.port, ssl)  # returns on SIGTERM / Ctrl-C
     return 0
