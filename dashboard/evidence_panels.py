@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
+import numpy as np
 from dash import dcc, html
 
 from dashboard.components import fmt_ts
 from dashboard.data import evidence as ev
+from dashboard.data.explanation import Explanation
 from dashboard.data.model_info import ModelInsight
 from dashboard.data.store import StoreView
 from dashboard.figures.camera import image_figure
+from dashboard.figures.explain import shapley_figure
 from dashboard.figures.theme import empty_figure
-from dashboard.figures.thermal import thermal_figure
+from dashboard.figures.thermal import residual_figure, thermal_figure
 from dashboard.figures.vibration import iso_zone_figure, spectrum_figure
 from plant.config import Asset, PlantConfig
 from plant.readings import Modality
@@ -37,7 +41,9 @@ def _panel(title: str, body: list, modality: str) -> html.Div:
     return html.Div([html.H3(title), *body], className="panel", **{"data-modality": modality})
 
 
-def vibration_panel(store: StoreView, asset: Asset, at_ns: int, fault: str) -> html.Div:
+def vibration_panel(
+    store: StoreView, asset: Asset, at_ns: int, fault: str, expl: Explanation | None = None
+) -> html.Div:
     v = ev.vibration_evidence(store, asset, at_ns, _lookback_s(asset, Modality.VIBRATION))
     if v is None:
         return _panel("Vibration", [html.P("No vibration snapshot in the look-back.")], "vibration")
@@ -48,10 +54,12 @@ def vibration_panel(store: StoreView, asset: Asset, at_ns: int, fault: str) -> h
         f"{v.shaft_hz:.2f} Hz ({v.shaft_hz * 60:.0f} rpm); envelope band "
         f"{v.env_band_hz[0]:.0f}-{v.env_band_hz[1]:.0f} Hz"
     )
+    bands = [(b.hz, b.weight, b.label) for b in expl.bands] if expl else []
     return _panel(
         "Vibration",
         [
             html.P(info, className="note-meta"),
+            _model_view_vibration(expl),
             _graph(
                 "spectrum",
                 asset.id,
@@ -71,9 +79,11 @@ def vibration_panel(store: StoreView, asset: Asset, at_ns: int, fault: str) -> h
                     v.env_freq_hz,
                     v.envelope,
                     v.markers_hz,
-                    "Envelope spectrum (bearing defects)",
+                    "Envelope spectrum (bearing defects)"
+                    + ("; ▼ bands the model attributes" if bands else ""),
                     highlight=hl,
                     max_hz=fmax,
+                    bands=bands,
                 ),
             ),
             _graph(
@@ -91,8 +101,29 @@ def vibration_panel(store: StoreView, asset: Asset, at_ns: int, fault: str) -> h
     )
 
 
+def _model_view_vibration(expl: Explanation | None) -> html.P:
+    if expl is None or not expl.bands:
+        return html.P(
+            "No vibration attribution from the model for this window.", className="note-meta"
+        )
+    top = ", ".join(
+        f"{b.hz:.1f} Hz {b.label or '(no match)'} ({b.weight:.2f})" for b in expl.bands[:4]
+    )
+    peak = f"{expl.peak_hz:.1f} Hz {expl.peak_label}".strip() if expl.peak_hz else "-"
+    return html.P(
+        [html.B("Model: "), f"strongest band {peak}; top bands {top}"],
+        className="model-view",
+        id="vibration-attribution",
+    )
+
+
 def thermal_panel(
-    store: StoreView, insight: ModelInsight, asset: Asset, at_ns: int, history_s: float
+    store: StoreView,
+    insight: ModelInsight,
+    asset: Asset,
+    at_ns: int,
+    history_s: float,
+    expl: Explanation | None = None,
 ) -> html.Div:
     t = ev.thermal_evidence(store, asset, at_ns, history_s)
     if t is None:
@@ -121,31 +152,65 @@ def thermal_panel(
         if expected is not None
         else ("Expected temperature not shown: no active model in the registry.")
     )
-    return _panel("Temperature", [html.P(why, className="note-meta"), *graphs], "thermal")
+    residual = _residual_graph(asset, t, expected, insight, expl)
+    body = [html.P(why, className="note-meta"), *graphs]
+    return _panel("Temperature", body + ([residual] if residual else []), "thermal")
 
 
-def camera_panel(store: StoreView, insight: ModelInsight, asset: Asset, at_ns: int) -> html.Div:
+def _residual_graph(asset: Asset, t, expected, insight: ModelInsight, expl: Explanation | None):
+    """The residual the model attributes (explanation), else measured minus our expected."""
+    if expl is not None and expl.thermal is not None and expl.thermal.ts_ns.size:
+        a = expl.thermal
+        fig = residual_figure(
+            a.ts_ns, a.residual_c, a.weight, "Residual vs expected; model attribution in colour"
+        )
+    elif expected is not None:
+        j = int(np.nanargmax(np.nanmax(t.temperature_c - expected, axis=0)))
+        fig = residual_figure(
+            t.ts_ns,
+            t.temperature_c[:, j] - expected[:, j],
+            None,
+            f"{t.channels[j]}: residual vs expected (no model attribution)",
+            residual_limit_c=insight.residual_limit_c(asset, j),
+        )
+    else:
+        return None
+    return _graph("thermal-residual", asset.id, fig)
+
+
+def camera_panel(
+    store: StoreView, asset: Asset, at_ns: int, expl: Explanation | None = None
+) -> html.Div:
     img = ev.latest_image(store, asset, at_ns, _lookback_s(asset, Modality.CAMERA))
     if img is None:
         fig = empty_figure("Inspection image", "no inspection image in the look-back")
         return _panel("Camera", [_graph("camera", asset.id, fig)], "camera")
-    sal = insight.saliency(asset, img)
+    sal = expl.saliency if expl is not None else None
     title = f"Inspection image {fmt_ts(img.header.ts_ns)}" + (
-        ", saliency overlaid" if sal is not None else ""
+        ", model saliency overlaid (red)" if sal is not None else ""
     )
-    return _panel(
-        "Camera", [_graph("camera", asset.id, image_figure(img.pixels, sal, title))], "camera"
+    why = (
+        html.P(
+            f"Saliency grid {sal.shape[0]}x{sal.shape[1]} from {expl.source}.",
+            className="note-meta",
+            id="camera-saliency",
+        )
+        if sal is not None
+        else html.P("No saliency from the model for this window.", className="note-meta")
     )
+    graph = _graph("camera", asset.id, image_figure(img.pixels, sal, title))
+    return _panel("Camera", [why, graph], "camera")
 
 
 def notes_panel(
-    store: StoreView, insight: ModelInsight, asset: Asset, at_ns: int, history_s: float
+    store: StoreView, asset: Asset, at_ns: int, history_s: float, expl: Explanation | None = None
 ) -> html.Div:
     notes = ev.recent_notes(store, asset, at_ns, history_s)[:8]
     if not notes:
         return _panel("Operator notes", [html.P("No notes in the look-back.")], "notes")
-    drivers = insight.driving_words(asset, [n.text for n in notes])
-    items = [
+    drivers = expl.driving_tokens() if expl is not None else {}
+    items = [_token_line(expl, drivers)]
+    items += [
         html.Div(
             [
                 html.Div(
@@ -161,8 +226,26 @@ def notes_panel(
     return _panel("Operator notes", items, "notes")
 
 
-def highlight(text: str, drivers: set[str]) -> list:
-    """The note as spans: driving words in <mark>, redaction placeholders set apart."""
+def _token_line(expl: Explanation | None, drivers: dict[str, float]) -> html.P:
+    if not drivers:
+        return html.P("No note tokens from the model for this window.", className="note-meta")
+    ranked = sorted(drivers.items(), key=lambda kv: -kv[1])[:8]
+    return html.P(
+        [
+            html.B("Tokens that drove the score: "),
+            *[
+                x
+                for i, (t, w) in enumerate(ranked)
+                for x in ((", " if i else ""), html.Mark(t, className="driver", title=f"{w:.3f}"))
+            ],
+        ],
+        className="model-view",
+        id="note-drivers",
+    )
+
+
+def highlight(text: str, drivers: Mapping[str, float] | set[str]) -> list:
+    """The note as spans: driving words in <mark> (weight as tooltip), redactions set apart."""
     out: list = []
     for i, word in enumerate(text.split(" ")):
         sep = " " if i else ""
@@ -170,7 +253,9 @@ def highlight(text: str, drivers: set[str]) -> list:
         if word.startswith("[") and word.rstrip(".,;:").endswith("]"):
             out += [sep, html.Span(word, className="redacted")]
         elif core and core in drivers:
-            out += [sep, html.Mark(word, className="driver")]
+            weight = drivers[core] if isinstance(drivers, Mapping) else None
+            tip = f"weight {weight:.3f}" if weight is not None else ""
+            out += [sep, html.Mark(word, className="driver", title=tip)]
         else:
             out.append(sep + word)
     return out
@@ -183,6 +268,7 @@ def evidence_panels(
     asset: Asset,
     at_ns: int,
     fault: str,
+    expl: Explanation | None = None,
 ) -> list:
     if store is None:
         return [html.P("No store configured (--store): evidence cannot be shown.")]
@@ -190,10 +276,10 @@ def evidence_panels(
     notes_s = plant.windows.notes_history_s
     panels = []
     for build in (
-        lambda: vibration_panel(store, asset, at_ns, fault),
-        lambda: thermal_panel(store, insight, asset, at_ns, max(hist, 6 * 3600)),
-        lambda: camera_panel(store, insight, asset, at_ns),
-        lambda: notes_panel(store, insight, asset, at_ns, notes_s),
+        lambda: vibration_panel(store, asset, at_ns, fault, expl),
+        lambda: thermal_panel(store, insight, asset, at_ns, max(hist, 6 * 3600), expl),
+        lambda: camera_panel(store, asset, at_ns, expl),
+        lambda: notes_panel(store, asset, at_ns, notes_s, expl),
     ):
         try:
             panels.append(build())
@@ -206,3 +292,33 @@ def evidence_panels(
                 )
             )
     return [html.Div(panels[:2], className="row"), html.Div(panels[2:], className="row")]
+
+
+def shapley_panel(expl: Explanation | None, key: str) -> html.Div:
+    """Why: the modality Shapley bar chart, with where the explanation came from."""
+    if expl is None:
+        fig = shapley_figure(None, "Which modality drives the score (Shapley)")
+        return html.Div(
+            dcc.Graph(id={"type": "shapley", "key": key}, figure=fig, config=GRAPH_CONFIG),
+            className="panel",
+            id="shapley",
+        )
+    sums = ""
+    if expl.consistent is not None:
+        sums = f"base {expl.base:.3f} + Σ = score {expl.score:.3f}"
+        sums += "" if expl.consistent else " (does NOT add up)"
+    when = f", window {fmt_ts(expl.ts_ns)}" if expl.ts_ns else ""
+    fig = shapley_figure(expl.shapley, "Which modality drives the score (Shapley)", sums)
+    return html.Div(
+        [
+            html.P(
+                f"Explanation from {expl.source}{when}; primary modality: "
+                f"{expl.primary or max(expl.shapley, key=expl.shapley.__getitem__)}",
+                className="note-meta",
+            ),
+            dcc.Graph(id={"type": "shapley", "key": key}, figure=fig, config=GRAPH_CONFIG),
+        ],
+        className="panel",
+        id="shapley",
+        **{"data-primary": expl.primary or ""},
+    )

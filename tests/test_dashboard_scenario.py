@@ -4,7 +4,10 @@ Readings come from the real simulator (``plant.sim``) and are written by the rea
 the ingest figures by the real IngestMetrics; alarms by the real AlarmEngine behind the real alarm
 API (in a thread); users by plant/users.py. The one stand-in is the scorer: health events are
 derived here from the injected fault's ground-truth severity (a trained model is another
-engineer's part and minutes of CPU), so the alarm they raise is the injected fault's.
+engineer's part and minutes of CPU), so the alarm they raise is the injected fault's; their
+explanations (contract #2) come from an Explainer-shaped stand-in over the real windows
+(tests/dashboard_explainer.py). One operator note holding a name and a phone number goes through
+ingest's real write path (BatchWriter: validate, redact, WAL), as a published note would.
 """
 
 from __future__ import annotations
@@ -18,17 +21,24 @@ from pathlib import Path
 import numpy as np
 from werkzeug.serving import make_server
 
+from ingest.assembly import windows_at
+from ingest.batch import BatchWriter
+from ingest.consumer import Message
 from ingest.metrics import IngestMetrics, write_snapshot
+from ingest.store.reader import StoreReader
 from ingest.store.writer import ScoreWriter, StoreWriter, write_labels
+from plant import codec
 from plant.alarms.api.app import create_app
 from plant.alarms.engine import AlarmEngine
 from plant.config import load_config
-from plant.events import HealthEvent
+from plant.events import HealthEvent, shapley_values
 from plant.labels import FaultClass, FaultEpisode, severity_at
-from plant.readings import MODEL_MODALITIES, Modality
+from plant.readings import MODEL_MODALITIES, Header, Modality, OperatorNote
 from plant.sim.asset import AssetSimulator
 from plant.sim.episodes import FaultScheduler
+from plant.topics import reading_topic
 from plant.users import Role, UserStore
+from tests.dashboard_explainer import GroundTruthExplainer
 
 REPO = Path(__file__).resolve().parent.parent
 NS = 1_000_000_000
@@ -37,6 +47,9 @@ SCORE_EVERY_NS = 600 * NS
 HISTORY_NS = 4 * HOUR_NS
 BEARING_FAULTS = (FaultClass.BEARING_OUTER, FaultClass.BEARING_INNER)
 OPERATOR = ("op.anna", "pump-house-2026")  # test credentials, never real ones
+# personal data planted in a note: ingest must redact it before it is stored
+PERSONAL_NOTE = "Spoke to John Smith on 0412 345 678 about DE brg noisy, grinding, smell of hot oil"
+PERSONAL_BITS = ("John", "Smith", "0412 345 678")
 
 
 def plant_toml(tmp: Path) -> Path:
@@ -114,6 +127,38 @@ def _simulate(config, seed: int, start_ns: int, t0: int, t1: int, store: Path) -
     return episodes
 
 
+def _ingest_note(config, store: Path, asset_id: str, ts_ns: int, text: str) -> None:
+    """One note published by hand, through ingest's durable path (validation, redaction, WAL)."""
+    asset = config.asset(asset_id)
+    sensor = next(s for s in asset.sensors if s.modality is Modality.NOTES)
+    note = OperatorNote(Header(asset_id, sensor.id, ts_ns, 777, 1), text, author="John Smith")
+    topic = reading_topic(config.plant.site, asset.area, asset_id, sensor.id, Modality.NOTES)
+    writer = BatchWriter(config, store, "note-test")
+    try:
+        writer.write([Message(topic, codec.encode(note), ts_ns + NS, 1, 1, 0)])
+    finally:
+        writer.close()
+
+
+def _explanations(config, store: Path, episodes, events: list[HealthEvent]) -> dict:
+    """(asset, ts) -> contract #2 document, for every event past a fault's onset."""
+    explainer = GroundTruthExplainer(episodes)
+    reader = StoreReader(store)
+    out = {}
+    for asset in config.resolved_assets:
+        times = [e.ts_ns for e in events if e.asset == asset.id and e.fault_class != "normal"]
+        if not times:
+            continue
+        for w in windows_at(config, reader, asset.id, times):
+            if w is None:
+                continue
+            shaft = w.context.shaft_speed_hz if w.context is not None else None
+            out[(asset.id, w.ts_ns)] = explainer.explain(
+                w, asset_type=w.asset_type, bearing=asset.config.bearing, shaft_hz=shaft
+            )
+    return out
+
+
 def _health_events(config, episodes, t0: int, t1: int) -> list[HealthEvent]:
     """Ground truth standing in for the scorer: health 100*(1-severity), p-value from severity."""
     out = []
@@ -127,18 +172,6 @@ def _health_events(config, episodes, t0: int, t1: int) -> list[HealthEvent]:
                 (e for e in episodes if e.asset == asset.id and e.onset_ns < ts < e.repair_ns), None
             )
             fault = ep.fault.value if ep and s > 0.02 else "normal"
-            expl = None
-            if fault != "normal":
-                expl = {
-                    m: (
-                        0.6
-                        if m == ep.primary.value
-                        else 0.1
-                        if Modality(m) in ep.visible_in
-                        else -0.02
-                    )
-                    for m in present
-                }
             out.append(
                 HealthEvent(
                     asset=asset.id,
@@ -151,7 +184,6 @@ def _health_events(config, episodes, t0: int, t1: int) -> list[HealthEvent]:
                     present=present,
                     staleness_s={m: 30.0 for m, p in present.items() if p},
                     model_version="test",
-                    explanation=expl,
                 )
             )
     return out
@@ -166,9 +198,14 @@ def build(tmp: Path) -> Scenario:
     start_ns = now - (ep.onset_ns + int(0.8 * (ep.failure_ns - ep.onset_ns)))
     store = tmp / "store"
     episodes = _simulate(config, seed, start_ns, now - HISTORY_NS, now, store)
+    _ingest_note(config, store, asset_id, now - HISTORY_NS + 5 * 60 * NS, PERSONAL_NOTE)
     events = _health_events(config, episodes, now - HISTORY_NS, now)
-    with ScoreWriter(store) as sw:
-        sw.write(events)
+    expl = _explanations(config, store, episodes, events)
+    events = [dataclasses.replace(e, explanation=expl.get((e.asset, e.ts_ns))) for e in events]
+    with ScoreWriter(store) as sw:  # the scores partition keeps {modality: Shapley} only
+        sw.write(
+            [dataclasses.replace(e, explanation=shapley_values(e.explanation)) for e in events]
+        )
     engine = AlarmEngine(config, config.alarms.journal_path)
     for ev in sorted(events, key=lambda e: e.ts_ns):
         engine.on_health(ev)

@@ -42,7 +42,7 @@ class Alarm:
     message: str = ""
     health: float | None = None
     p_value: float | None = None
-    explanation: dict[str, float] | None = None
+    explanation: dict[str, Any] | None = None  # the raising window's (data/explanation.py)
     shelved_until_ns: int | None = None
     journal: tuple[JournalEntry, ...] = ()
     closed: bool = False
@@ -113,7 +113,7 @@ class HealthView:
     present: dict[str, bool]
     staleness_s: dict[str, float]
     model_version: str = ""
-    explanation: dict[str, float] | None = None
+    explanation: dict[str, Any] | None = None
 
 
 def health_from_api(doc: dict[str, Any]) -> HealthView:

@@ -87,6 +87,24 @@ class AlarmApiClient:
         doc = self._call("GET", "/health", token)
         return {asset: health_from_api(h) for asset, h in doc["health"].items()}
 
+    def asset_explanation(self, token: str, asset: str) -> tuple[dict[str, Any], int | None] | None:
+        """The latest window of ``asset`` explained on request by ``plantwatch serve``
+        (``GET /assets/{asset}/explanation``): (explanation document, window time), or None when
+        the server has none or does not serve the route."""
+        path = f"/assets/{urllib.parse.quote(asset, safe='')}/explanation"
+        try:
+            doc = self._call("GET", path, token)
+        except ApiError as exc:
+            if exc.status in (404, 405, 501):
+                return None
+            raise
+        if not isinstance(doc, dict) or not doc:
+            return None
+        if "shapley" not in doc and isinstance(doc.get("explanation"), dict):
+            ts = doc.get("ts_ns")
+            return doc["explanation"], int(ts) if ts is not None else None
+        return doc, None
+
     def counts(self, token: str) -> dict[str, Any]:
         return self._call("GET", "/alarms/counts", token)
 

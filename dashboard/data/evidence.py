@@ -121,9 +121,17 @@ def vibration_evidence(
     markers = {"1x": shaft, "2x": 2 * shaft, **{k: v for k, v in bearing.items() if k != "1x"}}
     group, foundation = asset.config.iso_group, asset.config.foundation
     return VibrationEvidence(
-        ts_ns=snap.header.ts_ns, channel=snap.channels[c], sample_rate_hz=fs, shaft_hz=shaft,
-        freq_hz=freq, spectrum=amp, env_freq_hz=efreq, envelope=eamp, env_band_hz=env.band_hz,
-        markers_hz=markers, velocity_rms_mm_s=float(vel[c]),
+        ts_ns=snap.header.ts_ns,
+        channel=snap.channels[c],
+        sample_rate_hz=fs,
+        shaft_hz=shaft,
+        freq_hz=freq,
+        spectrum=amp,
+        env_freq_hz=efreq,
+        envelope=eamp,
+        env_band_hz=env.band_hz,
+        markers_hz=markers,
+        velocity_rms_mm_s=float(vel[c]),
         iso_zone=iso_zone(float(vel[c]), group, foundation).value,
         iso_boundaries_mm_s=zone_boundaries_mm_s(group, foundation),
     )
@@ -133,15 +141,21 @@ def thermal_evidence(
     store: StoreView, asset: Asset, at_ns: int, history_s: float
 ) -> ThermalEvidence | None:
     start = at_ns - int(history_s * NS_PER_S)
-    temps = [r for r in store.readings(Modality.THERMAL, asset.id, start, at_ns + 1)
-             if isinstance(r, ThermalReading)]
+    temps = [
+        r
+        for r in store.readings(Modality.THERMAL, asset.id, start, at_ns + 1)
+        if isinstance(r, ThermalReading)
+    ]
     if not temps:
         return None
     channels = tuple(temps[-1].values_c)
     ts = np.array([r.header.ts_ns for r in temps], dtype=np.int64)
     t_c = np.array([[r.values_c.get(ch, np.nan) for ch in channels] for r in temps], np.float32)
-    ctx = [r for r in store.readings(Modality.CONTEXT, asset.id, start - 60 * NS_PER_S, at_ns + 1)
-           if isinstance(r, ContextReading)]
+    ctx = [
+        r
+        for r in store.readings(Modality.CONTEXT, asset.id, start - 60 * NS_PER_S, at_ns + 1)
+        if isinstance(r, ContextReading)
+    ]
     return ThermalEvidence(ts, channels, t_c, align_context(ts, ctx))
 
 
@@ -151,8 +165,13 @@ def align_context(ts_ns: np.ndarray, ctx: list[ContextReading]) -> np.ndarray:
     if not ctx:
         return out
     cts = np.array([c.header.ts_ns for c in ctx], dtype=np.int64)
-    vals = np.array([[c.load_fraction, c.ambient_c, c.shaft_speed_hz,
-                      float(c.state is MachineState.RUNNING)] for c in ctx], np.float32)
+    vals = np.array(
+        [
+            [c.load_fraction, c.ambient_c, c.shaft_speed_hz, float(c.state is MachineState.RUNNING)]
+            for c in ctx
+        ],
+        np.float32,
+    )
     idx = np.searchsorted(cts, ts_ns, side="right") - 1
     ok = idx >= 0
     out[ok] = vals[idx[ok]]
@@ -169,7 +188,12 @@ def latest_image(
 def recent_notes(store: StoreView, asset: Asset, at_ns: int, history_s: float) -> list[NoteView]:
     """Newest first; notes are redacted again here, whatever ingest did (defence in depth)."""
     start = at_ns - int(history_s * NS_PER_S)
-    notes = [r for r in store.readings(Modality.NOTES, asset.id, start, at_ns + 1)
-             if isinstance(r, OperatorNote)]
-    return [NoteView(n.header.ts_ns, redact(n.text).text, bool(n.author.strip()))
-            for n in reversed(notes)]
+    notes = [
+        r
+        for r in store.readings(Modality.NOTES, asset.id, start, at_ns + 1)
+        if isinstance(r, OperatorNote)
+    ]
+    return [
+        NoteView(n.header.ts_ns, redact(n.text).text, bool(n.author.strip()))
+        for n in reversed(notes)
+    ]

@@ -1,5 +1,5 @@
-"""What the active model says beyond the health event: expected temperatures, image saliency,
-the words that drive a note's score, and the figures of the model page.
+"""What the active model says beyond the health event: expected temperatures and the figures of
+the model page (saliency and note tokens come with the explanation: data/explanation.py).
 
 Read from the model registry (``models/registry.py``); with no active model every answer is
 None, and the pages say so.
@@ -28,8 +28,7 @@ class ModelInsight:
 
     Built: the expected temperature per probe from the active model's normal-behaviour
     coefficients (the same linear model the thermal encoder subtracts, ``models/features.py``).
-    Not built yet (None, and the page says so): camera patch saliency and the note tokens that
-    drive a score. The model is loaded at the first question and again when ACTIVE changes.
+    The model is loaded at the first question and again when ACTIVE changes.
     """
 
     def __init__(self, registry_dir: Path | None) -> None:
@@ -79,12 +78,6 @@ class ModelInsight:
 
         sigma = stats[1][ASSET_TYPES.index(asset.type)]
         return float(RESIDUAL_SIGMAS * sigma[probe]) if probe < sigma.shape[0] else None
-
-    def saliency(self, asset: Asset, image: Any) -> np.ndarray | None:
-        return None
-
-    def driving_words(self, asset: Asset, texts: list[str]) -> set[str]:
-        return set()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

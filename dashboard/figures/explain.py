@@ -9,7 +9,9 @@ import plotly.graph_objects as go
 from dashboard.figures.theme import ABNORMAL, MUTED, base_layout, empty_figure
 
 
-def shapley_figure(explanation: Mapping[str, float] | None, title: str) -> go.Figure:
+def shapley_figure(
+    explanation: Mapping[str, float] | None, title: str, subtitle: str = ""
+) -> go.Figure:
     """One bar per modality; the modality that drives the anomaly most in colour."""
     if not explanation:
         return empty_figure(title, "no explanation computed for this event")
@@ -26,5 +28,6 @@ def shapley_figure(explanation: Mapping[str, float] | None, title: str) -> go.Fi
             textposition="outside",
         )
     )
-    fig.update_xaxes(title="contribution to the anomaly score (Shapley)")
-    return base_layout(fig, title, height=220)
+    axis = "contribution to the anomaly score (Shapley)"
+    fig.update_xaxes(title=f"{axis}; {subtitle}" if subtitle else axis)
+    return base_layout(fig, title, height=240)

@@ -64,3 +64,30 @@ def thermal_figure(
     fig = base_layout(fig, title)
     fig.update_layout(showlegend=True, legend={"orientation": "h", "y": -0.25, "x": 0})
     return fig
+
+
+def residual_figure(
+    ts_ns: np.ndarray,
+    residual_c: np.ndarray,
+    weight: np.ndarray | None,
+    title: str,
+    *,
+    residual_limit_c: float | None = None,
+) -> go.Figure:
+    """Measured minus expected over time; where the model attributes the score (``weight`` > 0)
+    the bars are in colour, their opacity the weight's share of the largest."""
+    if len(ts_ns) == 0:
+        return empty_figure(title, "no thermal residual in this period")
+    x = date_axis(ts_ns)
+    res = np.asarray(residual_c, dtype=np.float64)
+    if weight is not None and np.any(np.asarray(weight) > 0):
+        w = np.clip(np.asarray(weight, dtype=np.float64), 0.0, None)
+        share = w / w.max()
+        colours = [f"rgba(192,0,0,{0.25 + 0.75 * s:.2f})" if s > 0.05 else MUTED for s in share]
+    else:
+        colours = [MUTED] * len(res)
+    fig = go.Figure(go.Bar(x=x, y=res, marker={"color": colours, "line": {"width": 0}}))
+    if residual_limit_c is not None:
+        fig.add_hline(y=residual_limit_c, line={"color": INK, "dash": "dot", "width": 1})
+    fig.update_yaxes(title="°C above expected")
+    return base_layout(fig, title, height=200)

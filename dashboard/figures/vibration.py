@@ -26,8 +26,14 @@ def spectrum_figure(
     highlight: Sequence[str] = (),
     max_hz: float | None = None,
     y_title: str = "m/s²",
+    bands: Sequence[tuple[float, float, str]] = (),
 ) -> go.Figure:
-    """A one-sided amplitude spectrum with labelled marker lines (highlighted ones in colour)."""
+    """A one-sided amplitude spectrum with labelled marker lines (highlighted ones in colour).
+
+    ``bands``: (hz, weight, label) of the frequency bands the model attributes the score to
+    (``evidence.vibration.bands`` of the explanation), drawn as triangles above the spectrum,
+    sized by weight, the strongest in colour.
+    """
     if len(freq_hz) == 0:
         return empty_figure(title, "no vibration snapshot in this period")
     keep = freq_hz <= max_hz if max_hz else np.ones(len(freq_hz), bool)
@@ -50,9 +56,36 @@ def spectrum_figure(
             font={"color": colour, "size": 10},
             xanchor="left",
         )
+    if bands:
+        _add_bands(fig, bands, top * 1.18, max_hz)
     fig.update_xaxes(title="frequency (Hz)")
     fig.update_yaxes(title=y_title)
     return base_layout(fig, title)
+
+
+def _add_bands(
+    fig: go.Figure, bands: Sequence[tuple[float, float, str]], y: float, max_hz: float | None
+) -> None:
+    shown = [b for b in bands if not max_hz or b[0] <= max_hz]
+    if not shown:
+        return
+    peak = max(abs(w) for _, w, _ in shown) or 1.0
+    strongest = max(shown, key=lambda b: b[1])
+    fig.add_trace(
+        go.Scatter(
+            x=[b[0] for b in shown],
+            y=[y] * len(shown),
+            mode="markers",
+            name="model attribution",
+            marker={
+                "symbol": "triangle-down",
+                "size": [6 + 10 * abs(w) / peak for _, w, _ in shown],
+                "color": [ABNORMAL if b is strongest else MUTED for b in shown],
+            },
+            text=[f"{hz:.1f} Hz {label or '(no match)'}: weight {w:.3f}" for hz, w, label in shown],
+            hoverinfo="text",
+        )
+    )
 
 
 def iso_zone_figure(

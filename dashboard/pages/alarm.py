@@ -12,8 +12,8 @@ from dashboard.context import current, current_user
 from dashboard.data.actions import SHELVE_CHOICES_S, perform
 from dashboard.data.alarm_views import Alarm
 from dashboard.data.alarms_api import ApiError
-from dashboard.evidence_panels import GRAPH_CONFIG, evidence_panels
-from dashboard.figures.explain import shapley_figure
+from dashboard.data.explanation import for_alarm
+from dashboard.evidence_panels import evidence_panels, shapley_panel
 
 dash.register_page(__name__, path_template="/alarm/<alarm_id>", title="plantwatch: alarm")
 
@@ -120,19 +120,15 @@ def evidence(alarm_id: str) -> list:
     if isinstance(a, str):
         return []
     ctx = current()
-    fig = shapley_figure(a.explanation, "Which modality drives this alarm (Shapley)")
-    out = [
-        html.Div(
-            dcc.Graph(id={"type": "shapley", "alarm": a.id}, figure=fig, config=GRAPH_CONFIG),
-            className="panel",
-        )
-    ]
+    expl, problem = for_alarm(a)
+    out = [notice(problem, kind="error")] if problem else []
+    out.append(shapley_panel(expl, f"alarm-{a.id}"))
     asset = ctx.plant.asset(a.asset)
     if asset is None:
         return [*out, notice(f"Asset {a.asset} is not in this plant's config.")]
     out.append(html.H3(f"Evidence at the alarm's time, {fmt_ts(a.raised_ns)}"))
     return out + evidence_panels(
-        ctx.plant, ctx.store, ctx.insight, asset, a.raised_ns, a.fault_class
+        ctx.plant, ctx.store, ctx.insight, asset, a.raised_ns, a.fault_class, expl
     )
 
 

@@ -10,7 +10,8 @@ from dash import Input, Output, State, callback, dcc, html
 from dashboard.components import fmt_ts, notice, priority_badge, state_badge
 from dashboard.context import current, current_user
 from dashboard.data.alarms_api import ApiError
-from dashboard.evidence_panels import GRAPH_CONFIG, evidence_panels
+from dashboard.data.explanation import latest_for_asset
+from dashboard.evidence_panels import GRAPH_CONFIG, evidence_panels, shapley_panel
 from dashboard.figures.health import health_trend
 
 dash.register_page(__name__, path_template="/asset/<asset_id>", title="plantwatch: asset")
@@ -78,7 +79,11 @@ def body(asset_id: str) -> list:
         )
     )
     fault = latest.fault_class if latest else ""
-    out += evidence_panels(ctx.plant, ctx.store, ctx.insight, asset, now, fault)
+    expl, problem = latest_for_asset(ctx.api, user.token, asset_id, alarms)
+    if problem:
+        out.append(notice(problem, kind="error"))
+    out.append(shapley_panel(expl, f"asset-{asset_id}"))
+    out += evidence_panels(ctx.plant, ctx.store, ctx.insight, asset, now, fault, expl)
     return out
 
 
