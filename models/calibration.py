@@ -1,0 +1,214 @@
+"""Conformal alarm calibration: p-values per calibration group, from held-out normal windows.
+
+A calibration group is the asset type x which modalities are present (``"motor-pump|VTC-"``:
+vibration, thermal, camera present, notes absent), because a window's score distribution under
+normal operation depends on both. For a new window of group g with score s, the conformal p-value
+is ``(1 + #{calibration scores of g >= s}) / (n_g + 1)``; under exchangeability with g's held-out
+normal windows, ``P(p <= alpha) <= alpha`` (and ~= alpha for continuous scores), so the false-alarm
+rate is a setting, not an accident.
+
+**Fallback.** A group with fewer than ``min_count`` calibration windows is too coarse a reference
+(its p-values cannot go below ``1 / (n_g + 1)``), so its windows are compared against the first
+group of this chain that has enough: exact group -> same presence pattern, any asset type
+(``"*|VTC-"``) -> same asset type, any presence pattern (``"motor-pump|*"``) -> every calibration
+window (``"*|*"``). ``resolve(group)`` says which reference a group uses; the chain is written into
+``calibration.json``.
+
+Saved as ``<model_dir>/calibration/calibration.json`` (groups, counts, offsets, settings) and
+``scores.npz`` (all sorted reference scores, one float64 array); no pickle.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from plant.readings import MODEL_MODALITIES
+
+LETTERS = "VTCN"  # vibration, thermal, camera, notes: MODEL_MODALITIES order
+ANY = "*"
+FORMAT_VERSION = 1
+DEFAULT_MIN_COUNT = 100
+
+
+def calibration_group(asset_type: str, present: Sequence[bool]) -> str:
+    """``"<asset type>|VTCN"`` with ``-`` for each absent modality, e.g. ``"fan|V-C-"``."""
+    if len(present) != len(LETTERS):
+        raise ValueError(f"present needs {len(LETTERS)} flags (MODEL_MODALITIES), got {present!r}")
+    pattern = "".join(c if p else "-" for c, p in zip(LETTERS, present, strict=True))
+    return f"{asset_type}|{pattern}"
+
+
+def groups_for(asset_types: Sequence[str], present: np.ndarray) -> list[str]:
+    """Vectorised :func:`calibration_group` over rows of ``present`` (N, 4)."""
+    return [calibration_group(t, p) for t, p in zip(asset_types, np.asarray(present), strict=True)]
+
+
+def fallback_chain(group: str) -> list[str]:
+    """The groups tried for ``group``, finest first (see module docstring)."""
+    asset_type, _, pattern = group.partition("|")
+    chain = [group, f"{ANY}|{pattern}", f"{asset_type}|{ANY}", f"{ANY}|{ANY}"]
+    return list(dict.fromkeys(chain))
+
+
+class Calibration:
+    """Sorted held-out normal scores per group (and per coarser group), and p-values from them."""
+
+    def __init__(self, reference: dict[str, np.ndarray], min_count: int = DEFAULT_MIN_COUNT):
+        self.reference = {g: np.sort(np.asarray(s, np.float64)) for g, s in reference.items()}
+        self.min_count = int(min_count)
+        self._resolved: dict[str, str] = {}
+
+    # --- fitting -----------------------------------------------------------------------------
+    @classmethod
+    def fit(
+        cls,
+        scores: np.ndarray,
+        groups: Sequence[str],
+        min_count: int = DEFAULT_MIN_COUNT,
+    ) -> Calibration:
+        """Reference sets from the scores of held-out NORMAL windows and their groups.
+
+        Every exact group seen is kept, plus every coarser group of the fallback chain (pooled
+        from the windows it covers), so any group, seen or not, resolves to a reference.
+        """
+        s = np.asarray(scores, np.float64)
+        g = np.asarray(list(groups), dtype=object)
+        if s.shape != g.shape:
+            raise ValueError(f"{s.shape[0]} scores but {len(g)} groups")
+        if not np.all(np.isfinite(s)):
+            raise ValueError("calibration scores must be finite")
+        if len(s) == 0:
+            raise ValueError("no calibration windows: need held-out normal windows")
+        members: dict[str, list[int]] = {}
+        for i, name in enumerate(g):
+            for ref in fallback_chain(str(name)):
+                members.setdefault(ref, []).append(i)
+        return cls({ref: s[idx] for ref, idx in members.items()}, min_count)
+
+    # --- lookup ------------------------------------------------------------------------------
+    def resolve(self, group: str) -> str:
+        """The reference group used for ``group``: the first of its chain with enough windows."""
+        hit = self._resolved.get(group)
+        if hit is not None:
+            return hit
+        chain = fallback_chain(group)
+        hit = next((c for c in chain if len(self.reference.get(c, ())) >= self.min_count), None)
+        if hit is None:  # nothing big enough: the largest reference available
+            hit = max(chain, key=lambda c: len(self.reference.get(c, ())))
+        self._resolved[group] = hit
+        return hit
+
+    def p_values(self, scores: np.ndarray, groups: Sequence[str]) -> np.ndarray:
+        """Conformal p-values (N,) in (0, 1]: ``(1 + #{ref >= s}) / (n + 1)`` per window."""
+        s = np.asarray(scores, np.float64)
+        g = list(groups)
+        if len(g) != len(s):
+            raise ValueError(f"{len(s)} scores but {len(g)} groups")
+        out = np.ones(len(s), np.float64)
+        by_ref: dict[str, list[int]] = {}
+        for i, name in enumerate(g):
+            by_ref.setdefault(self.resolve(str(name)), []).append(i)
+        for ref, idx in by_ref.items():
+            r = self.reference.get(ref)
+            if r is None or len(r) == 0:
+                continue  # no reference at all: p = 1, never an alarm
+            ii = np.asarray(idx)
+            at_least = len(r) - np.searchsorted(r, s[ii], side="left")
+            out[ii] = (1.0 + at_least) / (len(r) + 1.0)
+        return out
+
+    def counts(self) -> dict[str, int]:
+        return {g: len(r) for g, r in sorted(self.reference.items())}
+
+    # --- persistence (JSON + NPZ, no pickle) -------------------------------------------------
+    def save(self, model_dir: str | Path) -> Path:
+        out = Path(model_dir) / "calibration"
+        out.mkdir(parents=True, exist_ok=True)
+        names = sorted(self.reference)
+        offsets = np.cumsum([0] + [len(self.reference[n]) for n in names])
+        flat = (
+            np.concatenate([self.reference[n] for n in names]) if names else np.zeros(0, np.float64)
+        )
+        np.savez(out / "scores.npz", scores=flat)
+        doc = {
+            "format_version": FORMAT_VERSION,
+            "method": "split conformal p-value (1 + #{ref >= s}) / (n + 1) per calibration group",
+            "group_format": "<asset type>|" + LETTERS + " (a '-' for each absent modality)",
+            "modalities": [m.value for m in MODEL_MODALITIES],
+            "min_count": self.min_count,
+            "fallback": ["exact", "*|<pattern>", "<asset type>|*", "*|*"],
+            "groups": {
+                n: {
+                    "offset": int(offsets[i]),
+                    "count": int(offsets[i + 1] - offsets[i]),
+                    "resolves_to": self.resolve(n),
+                }
+                for i, n in enumerate(names)
+            },
+        }
+        (out / "calibration.json").write_text(json.dumps(doc, indent=1))
+        return out
+
+    @classmethod
+    def load(cls, model_dir: str | Path) -> Calibration:
+        d = Path(model_dir) / "calibration"
+        doc = json.loads((d / "calibration.json").read_text())
+        if doc.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"{d}: calibration format {doc.get('format_version')} not supported")
+        with np.load(d / "scores.npz", allow_pickle=False) as z:
+            flat = np.asarray(z["scores"], np.float64)
+        ref = {n: flat[g["offset"] : g["offset"] + g["count"]] for n, g in doc["groups"].items()}
+        return cls(ref, doc["min_count"])
+
+    @staticmethod
+    def exists(model_dir: str | Path) -> bool:
+        return (Path(model_dir) / "calibration" / "calibration.json").is_file()
+
+
+def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Exact (Clopper-Pearson) two-sided interval for a binomial proportion k / n."""
+    from scipy.stats import beta
+
+    if n <= 0:
+        return (float("nan"), float("nan"))
+    a = (1.0 - level) / 2.0
+    lo = 0.0 if k == 0 else float(beta.ppf(a, k, n - k + 1))
+    hi = 1.0 if k == n else float(beta.ppf(1.0 - a, k + 1, n - k))
+    return lo, hi
+
+
+def realised_alpha(p_values: np.ndarray, alpha: float) -> dict:
+    """Share of (normal) windows with p < alpha (the alarm engine's test, plant/alarms/persistence),
+    with its count and 95 % Clopper-Pearson interval."""
+    p = np.asarray(p_values)
+    k, n = int(np.sum(p < alpha)), len(p)
+    lo, hi = clopper_pearson(k, n)
+    return {
+        "value": k / n if n else float("nan"),
+        "alarms": k,
+        "windows": n,
+        "ci95": [lo, hi],
+        "target": [0.5 * alpha, 1.5 * alpha],
+    }
+
+
+def calibrate_dataset(graphdef, state, ds, model_dir: str | Path, **kw) -> Calibration:
+    """Fit on the NORMAL windows of ``ds`` (held out from training) with this model; save.
+
+    The single call ``plantwatch train`` makes at the end of training (models/train.py).
+    """
+    from models.batch import ASSET_TYPES
+    from models.validation import predict
+
+    normal = ds.take(np.flatnonzero(~ds.labels.fault))
+    if len(normal) == 0:
+        raise ValueError("no normal windows held out for calibration")
+    score, _, _ = predict(graphdef, state, normal)
+    types = [ASSET_TYPES[int(i)] for i in normal.features.asset_type]
+    cal = Calibration.fit(score, groups_for(types, normal.features.present), **kw)
+    cal.save(model_dir)
+    return cal

@@ -1,0 +1,104 @@
+"""Conformal calibration: realised false-alarm rate, groups and fallback, files without pickle."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models.calibration import (
+    Calibration,
+    calibration_group,
+    clopper_pearson,
+    fallback_chain,
+    realised_alpha,
+)
+
+
+def _normal_scores(rng: np.random.Generator, group: str, n: int) -> np.ndarray:
+    """Per-group score distributions that differ (location and shape), like a real model's."""
+    if group.endswith("VTCN"):
+        return rng.normal(-3.0, 1.0, n)
+    if group.startswith("fan"):
+        return rng.gumbel(-1.0, 0.5, n)
+    return rng.standard_t(4, n) * 0.7 - 2.0
+
+
+GROUPS = ["motor-pump|VTCN", "motor-pump|VTC-", "fan|VT--"]
+
+
+@pytest.mark.parametrize("alpha", [1e-2, 1e-3])
+def test_realised_false_alarm_rate_on_fresh_normal_windows(alpha: float) -> None:
+    rng = np.random.default_rng(11)
+    cal_s, cal_g, fresh_s, fresh_g = [], [], [], []
+    for g in GROUPS:
+        cal_s.append(_normal_scores(rng, g, 40_000))
+        cal_g += [g] * 40_000
+        fresh_s.append(_normal_scores(rng, g, 100_000))
+        fresh_g += [g] * 100_000
+    cal = Calibration.fit(np.concatenate(cal_s), cal_g)
+    p = cal.p_values(np.concatenate(fresh_s), fresh_g)
+    r = realised_alpha(p, alpha)
+    assert r["windows"] == 300_000
+    assert 0.5 * alpha <= r["value"] <= 1.5 * alpha, r
+    lo, hi = r["ci95"]
+    assert 0.5 * alpha <= lo <= r["value"] <= hi <= 1.5 * alpha, r
+    # per group too: a pooled threshold would be off by orders of magnitude in some groups
+    for i, g in enumerate(GROUPS):
+        rate = float(np.mean(p[i * 100_000 : (i + 1) * 100_000] < alpha))
+        assert 0.5 * alpha <= rate <= 1.5 * alpha, (g, rate)
+
+
+def test_a_pooled_reference_would_fail_per_group() -> None:
+    """The check above can fail: ignoring groups gives wrong rates per group."""
+    rng = np.random.default_rng(2)
+    s = {g: _normal_scores(rng, g, 20_000) for g in GROUPS}
+    pooled = Calibration.fit(np.concatenate(list(s.values())), ["x|VTCN"] * 60_000)
+    rates = [float(np.mean(pooled.p_values(s[g], ["x|VTCN"] * 20_000) < 0.01)) for g in GROUPS]
+    assert min(rates) < 0.005 or max(rates) > 0.015
+
+
+def test_p_values_are_conformal_ranks() -> None:
+    cal = Calibration.fit(np.arange(9.0), ["pump|V---"] * 9, min_count=1)
+    p = cal.p_values(np.array([100.0, 8.0, 7.5, -1.0]), ["pump|V---"] * 4)
+    np.testing.assert_allclose(p, [1 / 10, 2 / 10, 2 / 10, 1.0])
+
+
+def test_group_names_and_fallback_to_coarser_groups() -> None:
+    assert calibration_group("motor-pump", [True, True, True, False]) == "motor-pump|VTC-"
+    assert fallback_chain("fan|V-C-") == ["fan|V-C-", "*|V-C-", "fan|*", "*|*"]
+    with pytest.raises(ValueError):
+        calibration_group("fan", [True, True])
+    rng = np.random.default_rng(0)
+    scores = np.concatenate([rng.normal(0, 1, 500), rng.normal(5, 1, 20), rng.normal(9, 1, 300)])
+    groups = ["pump|VTCN"] * 500 + ["fan|VTCN"] * 20 + ["fan|VT--"] * 300
+    cal = Calibration.fit(scores, groups, min_count=100)
+    assert cal.resolve("pump|VTCN") == "pump|VTCN"
+    assert cal.resolve("fan|VTCN") == "*|VTCN"  # 20 < 100: same modalities, any type
+    assert cal.resolve("fan|V-C-") == "fan|*"  # never seen: same type, any modalities
+    assert cal.resolve("gearbox|-T--") == "*|*"
+    assert cal.counts()["*|VTCN"] == 520 and cal.counts()["*|*"] == 820
+
+
+def test_save_load_round_trip_without_pickle(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    cal = Calibration.fit(rng.normal(size=400), ["pump|VTCN"] * 300 + ["fan|V---"] * 100)
+    d = cal.save(tmp_path)
+    assert sorted(p.name for p in d.iterdir()) == ["calibration.json", "scores.npz"]
+    doc = json.loads((d / "calibration.json").read_text())
+    assert doc["groups"]["pump|VTCN"]["count"] == 300
+    again = Calibration.load(tmp_path)
+    s = rng.normal(size=50)
+    g = ["pump|VTCN"] * 25 + ["fan|V---"] * 25
+    np.testing.assert_array_equal(cal.p_values(s, g), again.p_values(s, g))
+    with np.load(d / "scores.npz", allow_pickle=False) as z:
+        assert z["scores"].dtype == np.float64
+
+
+def test_clopper_pearson_matches_known_values() -> None:
+    lo, hi = clopper_pearson(0, 10)
+    assert lo == 0.0 and hi == pytest.approx(0.30850, abs=1e-4)
+    lo, hi = clopper_pearson(5, 10)
+    assert lo == pytest.approx(0.18709, abs=1e-4) and hi == pytest.approx(0.81291, abs=1e-4)
