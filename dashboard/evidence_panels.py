@@ -154,7 +154,7 @@ def thermal_panel(
     )
     residual = _residual_graph(asset, t, expected, insight, expl)
     body = [html.P(why, className="note-meta"), *graphs]
-    return _panel("Temperature", body + ([residual] if residual else []), "thermal")
+    return _panel("Temperature", body + ([residual] if residual is not None else []), "thermal")
 
 
 def _residual_graph(asset: Asset, t, expected, insight: ModelInsight, expl: Explanation | None):

@@ -9,6 +9,8 @@ of every page goes to tests/artifacts/ (git-ignored).
 from __future__ import annotations
 
 import json
+import signal
+import socket
 import subprocess
 import sys
 import urllib.error
@@ -19,7 +21,13 @@ import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 from tests.fixtures.brokers import free_port, wait_port
-from tests.test_dashboard_scenario import OPERATOR, REPO, Scenario, build
+from tests.test_dashboard_scenario import (
+    OPERATOR,
+    PERSONAL_BITS,
+    REPO,
+    Scenario,
+    build,
+)
 
 ARTIFACTS = REPO / "tests" / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
@@ -43,8 +51,9 @@ def scenario(tmp_path_factory) -> Scenario:
 
 
 @pytest.fixture(scope="module")
-def dashboard(scenario: Scenario) -> tuple[str, Path]:
-    """``plantwatch dashboard`` as a child process; ends by its PID."""
+def dashboard_proc(scenario: Scenario) -> tuple[str, Path, subprocess.Popen]:
+    """``plantwatch dashboard`` as a child process; ends by its PID (the last test stops it with
+    SIGTERM and checks that it exits cleanly)."""
     port = free_port()
     log_path = scenario.tmp / "dashboard.log"
     cmd = [
@@ -71,10 +80,16 @@ def dashboard(scenario: Scenario) -> tuple[str, Path]:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
     try:
         wait_port(port, 60)
-        yield f"http://127.0.0.1:{port}", log_path
+        yield f"http://127.0.0.1:{port}", log_path, proc
     finally:
-        proc.terminate()
-        proc.wait(timeout=15)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def dashboard(dashboard_proc) -> tuple[str, Path]:
+    return dashboard_proc[0], dashboard_proc[1]
 
 
 @pytest.fixture(scope="module")
@@ -191,6 +206,7 @@ def test_operator_sees_the_fault_opens_its_alarm_and_acknowledges_it(
         expect(vib).to_contain_text(marker)
     expect(vib).to_contain_text("zone")
     expect(page.locator('[data-modality="notes"] .note').first).to_be_visible()
+    check_explanation(page, scenario)
     shot(page, "alarm")
 
     # acknowledge through the alarm API; the new state survives a reload
@@ -215,12 +231,44 @@ def test_operator_sees_the_fault_opens_its_alarm_and_acknowledges_it(
         timeout=TIMEOUT_MS
     )
     expect(page.locator("#asset-summary")).to_contain_text(scenario.fault.value)
+    check_explanation(page, scenario)
     shot(page, "asset")
 
     page.goto(f"{base}/model")
     page.wait_for_selector("h2", timeout=TIMEOUT_MS)
     shot(page, "model")
     page.close()
+
+
+def check_explanation(page: Page, scenario: Scenario) -> None:
+    """The alarm's explanation on the page: Shapley bars with the primary modality, the model's
+    envelope bands, the thermal residual, saliency over the image, the driving note tokens; the
+    planted personal data nowhere, its placeholder shown."""
+    alarm = scenario.engine.get_alarm(scenario.alarm_id)
+    expl = alarm["explanation"]
+    shap = page.locator("#shapley")
+    expect(shap).to_have_attribute("data-primary", expl["primary"], timeout=TIMEOUT_MS)
+    expect(shap).to_contain_text(f"score {expl['score']:.3f}")
+    for modality in expl["shapley"]:
+        expect(shap.locator(".js-plotly-plot")).to_contain_text(modality)
+    vib = page.locator("#vibration-attribution")
+    top = expl["evidence"]["vibration"]["bands"][0]
+    expect(vib).to_contain_text(f"{top['hz']:.1f} Hz")
+    expect(page.locator('[data-modality="vibration"] .scatterlayer .point').first).to_be_attached()
+    thermal = page.locator('[data-modality="thermal"]')
+    expect(thermal).to_contain_text("model attribution in colour")
+    expect(page.locator("#camera-saliency")).to_contain_text("8x8")
+    camera = page.locator('[data-modality="camera"]')
+    expect(camera.locator(".heatmaplayer, .imagelayer image").first).to_be_attached()
+    expect(camera).to_contain_text("saliency overlaid")
+    drivers = page.locator("#note-drivers mark.driver")
+    expect(drivers.first).to_have_text("noisy")  # the heaviest token of the stand-in
+    notes = page.locator('[data-modality="notes"]')
+    expect(notes.locator(".note mark.driver").first).to_be_visible()
+    expect(notes.locator(".redacted").first).to_have_text("[NAME]")
+    text = page.locator("main").inner_text()
+    for bit in PERSONAL_BITS:
+        assert bit not in text, f"personal data {bit!r} shown"
 
 
 def test_dashboard_refuses_a_public_address_without_tls(tmp_path):
@@ -237,3 +285,14 @@ def test_dashboard_refuses_a_public_address_without_tls(tmp_path):
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=60)
     assert done.returncode == 2
     assert "--behind-proxy" in done.stderr and not (tmp_path / "s").exists()
+
+
+def test_sigterm_stops_the_dashboard_cleanly(dashboard_proc):
+    """The demo stops the dashboard with SIGTERM: exit 0, the port released, said in the log."""
+    base, log_path, proc = dashboard_proc
+    port = int(base.rsplit(":", 1)[1])
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 0
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", port)) != 0
+    assert "dashboard stopped (SIGTERM)" in log_path.read_text()

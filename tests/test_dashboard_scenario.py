@@ -198,7 +198,7 @@ def build(tmp: Path) -> Scenario:
     start_ns = now - (ep.onset_ns + int(0.8 * (ep.failure_ns - ep.onset_ns)))
     store = tmp / "store"
     episodes = _simulate(config, seed, start_ns, now - HISTORY_NS, now, store)
-    _ingest_note(config, store, asset_id, now - HISTORY_NS + 5 * 60 * NS, PERSONAL_NOTE)
+    _ingest_note(config, store, asset_id, now - 90 * 60 * NS, PERSONAL_NOTE)  # before the alarm
     events = _health_events(config, episodes, now - HISTORY_NS, now)
     expl = _explanations(config, store, episodes, events)
     events = [dataclasses.replace(e, explanation=expl.get((e.asset, e.ts_ns))) for e in events]
