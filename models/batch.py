@@ -13,6 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ingest.window import Window
+from models.baseline import BaselineRows, empty_rows
 from models.config import InputConfig
 from models.notes_text import encode_notes
 from plant.config import AssetType
@@ -37,6 +38,12 @@ class Batch(NamedTuple):
     note_ids: np.ndarray  # (B, L) int32 hashed n-gram ids, 0 = padding
     asset_type: np.ndarray  # (B,) int32 index into ASSET_TYPES
     present: np.ndarray  # (B, 4) bool in MODEL_MODALITIES order
+    # per-asset baselines (models/baseline.py); not ready (all False) unless a scorer fills them
+    base_vib: np.ndarray  # (B, C, 3, K) float32 raw log spectra of the asset's first hours
+    base_th_temp: np.ndarray  # (B, P) float32
+    base_th_x: np.ndarray  # (B, F) float32
+    base_image: np.ndarray  # (B, S, S, 3) uint8 reference image
+    base_ready: np.ndarray  # (B, 3) bool: vibration, thermal, camera baseline frozen
 
 
 def empty_batch(cfg: InputConfig, size: int) -> Batch:
@@ -59,7 +66,13 @@ def empty_batch(cfg: InputConfig, size: int) -> Batch:
         note_ids=np.zeros((size, cfg.note_tokens), np.int32),
         asset_type=np.zeros(size, np.int32),
         present=np.zeros((size, len(MODEL_MODALITIES)), bool),
+        **empty_rows(cfg, size)._asdict(),
     )
+
+
+def with_baselines(b: Batch, rows: BaselineRows) -> Batch:
+    """``b`` with its baseline fields replaced by ``rows`` (same number of rows)."""
+    return b._replace(**rows._asdict())
 
 
 def make_batch(windows: list[Window], cfg: InputConfig, size: int | None = None) -> Batch:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, ValidationError
 
@@ -33,6 +34,13 @@ class InputConfig(Section):
     note_tokens: int = Field(default=128, ge=8, le=2048, description="hashed n-gram ids kept")
     note_vocab: int = Field(default=8192, ge=256, le=1_048_576, description="hash buckets")
     note_ngram: int = Field(default=3, ge=1, le=8, description="byte n-gram length")
+    baseline_hours: float = Field(
+        default=6.0, gt=0, le=24 * 60, description="per-asset baseline: the asset's first hours"
+    )
+    baseline_spacing_s: float = Field(
+        default=600.0, gt=0, description="per-asset baseline: at most one window per spacing"
+    )
+    baseline_min_windows: int = Field(default=6, ge=1, le=10_000)
 
 
 class ArchConfig(Section):
@@ -44,6 +52,11 @@ class ArchConfig(Section):
     vibration_tokens: int = Field(default=8, ge=1, le=256)
     thermal_tokens: int = Field(default=4, ge=1, le=256)
     note_pool_tokens: int = Field(default=4, ge=1, le=64)
+    fusion: Literal["hybrid", "late", "early"] = Field(
+        default="hybrid",
+        description="hybrid: late heads + latent mid fusion + gate; late: gated per-modality "
+        "heads only; early: one head on the concatenated modality embeddings (baselines)",
+    )
 
 
 class TrainConfig(Section):
@@ -64,6 +77,13 @@ class TrainConfig(Section):
     val_fraction: float = Field(default=0.15, gt=0, lt=1, description="of training assets")
     interval_s: float = Field(default=1800.0, gt=0, description="window spacing for training")
     max_windows: int = Field(default=40_000, ge=16, description="cap on cached training windows")
+    steps_per_epoch: int = Field(
+        default=0, ge=0, description="0: one pass over the training windows; else sampled steps"
+    )
+    balance_episodes: bool = Field(
+        default=True, description="sample fault windows evenly by episode, half of each batch"
+    )
+    patience: int = Field(default=4, ge=1, description="early stop: epochs without improvement")
 
 
 class ModelConfig(Section):

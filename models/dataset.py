@@ -18,6 +18,7 @@ import jax
 import numpy as np
 
 from ingest.window import Window
+from models.baseline import AssetBaselines
 from models.batch import make_batch
 from models.config import ModelConfig
 from models.model import Features, featurize
@@ -51,6 +52,13 @@ class Dataset(NamedTuple):
         )
 
 
+def episodes_by_asset(episodes: list[FaultEpisode]) -> dict[str, list[FaultEpisode]]:
+    out: dict[str, list[FaultEpisode]] = {}
+    for e in episodes:
+        out.setdefault(e.asset, []).append(e)
+    return out
+
+
 def label_window(episodes: list[FaultEpisode], asset: str, ts_ns: int) -> tuple:
     """(fault, class index, visible (4,), primary index, severity) for one window."""
     ep = active_fault(episodes, asset, ts_ns)
@@ -82,19 +90,42 @@ def build_dataset(
     episodes: list[FaultEpisode],
     cfg: ModelConfig,
     progress: Callable[[int], None] | None = None,
+    baselines: AssetBaselines | None = None,
 ) -> Dataset:
-    """Featurise and label ``windows`` (any iterable; consumed in chunks of 256)."""
+    """Featurise and label ``windows`` (any iterable; consumed in chunks of 256).
+
+    With ``baselines``, windows must come in time order (``iter_windows`` yields them so): each
+    is added to its asset's baseline while that is open, and rows whose asset's baseline is
+    frozen carry it (models/baseline.py), exactly as the live scorer does."""
     feats: list[list[np.ndarray]] = []
     labels: list[tuple] = []
+    by_asset = episodes_by_asset(episodes)
     for chunk in _chunks(windows, CHUNK):
         b = make_batch(chunk, cfg.inputs, size=CHUNK)  # one compiled shape
         f = _featurize(b, cfg)
         k = len(chunk)
         row = [np.asarray(a)[:k] for a in f]
+        if baselines is not None:
+            names = [w.asset for w in chunk]
+            ready = baselines.observe(
+                names, [w.ts_ns for w in chunk], row[0], *(a[:k] for a in b[4:8]), b.present[:k]
+            )
+            base = baselines.rows(names)
+            mask = ready[:, :, None]
+            base = base._replace(
+                base_vib=np.where(ready[:, 0, None, None, None], base.base_vib, 0),
+                base_th_temp=np.where(mask[:, 1], base.base_th_temp, 0),
+                base_th_x=np.where(mask[:, 1], base.base_th_x, 0),
+                base_image=np.where(ready[:, 2, None, None, None], base.base_image, 0),
+                base_ready=ready,
+            )
+            row[-5:] = list(base)
         row[0] = row[0].astype(np.float16)  # spectra: log amplitudes, float16 is plenty
+        row[-5] = row[-5].astype(np.float16)  # baseline spectra likewise
         feats.append(row)
         for w in chunk:
-            labels.append((*label_window(episodes, w.asset, w.ts_ns), w.asset, w.ts_ns))
+            eps = by_asset.get(w.asset, [])
+            labels.append((*label_window(eps, w.asset, w.ts_ns), w.asset, w.ts_ns))
         if progress is not None:
             progress(k)
     if not feats:

@@ -26,14 +26,14 @@ class VibrationEncoder(nnx.Module):
     """1-D convs over the order / envelope-order / band spectra of all axes."""
 
     def __init__(self, inp: InputConfig, arch: ArchConfig, rngs: nnx.Rngs):
-        c, d = inp.vibration_channels * 3, arch.width
+        c, d = inp.vibration_channels * 6, arch.width  # 3 spectra rows + their change
         self.conv1 = nnx.Conv(c, d, kernel_size=7, strides=2, rngs=rngs)
         self.conv2 = nnx.Conv(d, d, kernel_size=5, strides=2, rngs=rngs)
         self.n_tokens = arch.vibration_tokens
         self.pos = nnx.Param(0.02 * jax.random.normal(rngs.params(), (self.n_tokens, d)))
 
     def __call__(self, feats: jax.Array) -> jax.Array:
-        b, c, r, k = feats.shape  # (B, C, 3, K) standardised log amplitudes
+        b, c, r, k = feats.shape  # (B, C, 6, K) standardised log amplitudes and their change
         x = feats.reshape(b, c * r, k).transpose(0, 2, 1)  # (B, K, C*3)
         x = nnx.gelu(self.conv1(x))  # (B, K/2, d)
         x = nnx.gelu(self.conv2(x))  # (B, K/4, d)
@@ -44,32 +44,34 @@ class ThermalEncoder(nnx.Module):
     """A small 1-D conv over the residual from the normal-behaviour model, with its context."""
 
     def __init__(self, inp: InputConfig, arch: ArchConfig, rngs: nnx.Rngs):
-        c, d = 2 * inp.thermal_probes + 4, arch.width
+        c, d = 3 * inp.thermal_probes + 4, arch.width
         self.conv1 = nnx.Conv(c, d, kernel_size=5, rngs=rngs)
         self.conv2 = nnx.Conv(d, d, kernel_size=5, strides=2, rngs=rngs)
         self.n_tokens = arch.thermal_tokens
         self.pos = nnx.Param(0.02 * jax.random.normal(rngs.params(), (self.n_tokens, d)))
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        x = nnx.gelu(self.conv1(x))  # (B, T, d) from (B, T, 2P + 4)
+        x = nnx.gelu(self.conv1(x))  # (B, T, d) from (B, T, 3P + 4)
         x = nnx.gelu(self.conv2(x))  # (B, T/2, d)
         return _pool_tokens(x, self.n_tokens) + self.pos[...]  # (B, Tt, d)
 
 
 class CameraEncoder(nnx.Module):
-    """A small CNN; each cell of its last feature map is a patch token (saliency falls out)."""
+    """A small CNN over the image and its change against the asset's reference image; each cell
+    of its last feature map is a patch token (saliency falls out)."""
 
     def __init__(self, inp: InputConfig, arch: ArchConfig, rngs: nnx.Rngs):
         d = arch.width
-        self.conv1 = nnx.Conv(3, 16, kernel_size=(3, 3), strides=2, rngs=rngs)
+        self.conv1 = nnx.Conv(6, 16, kernel_size=(3, 3), strides=2, rngs=rngs)
         self.conv2 = nnx.Conv(16, 32, kernel_size=(3, 3), strides=2, rngs=rngs)
         self.conv3 = nnx.Conv(32, d, kernel_size=(3, 3), strides=2, rngs=rngs)
         side = -(-inp.image_size // 8)
         self.grid = side
         self.pos = nnx.Param(0.02 * jax.random.normal(rngs.params(), (side * side, d)))
 
-    def __call__(self, image: jax.Array) -> jax.Array:
-        x = image.astype(jnp.float32) / 255.0 - 0.5  # (B, S, S, 3)
+    def __call__(self, image: jax.Array, change: jax.Array) -> jax.Array:
+        """image (B, S, S, 3) in [-0.5, 0.5], change vs the asset's reference (B, S, S, 3)."""
+        x = jnp.concatenate([image, change], -1)  # (B, S, S, 6)
         x = nnx.gelu(self.conv1(x))  # (B, S/2, S/2, 16)
         x = nnx.gelu(self.conv2(x))  # (B, S/4, S/4, 32)
         x = nnx.gelu(self.conv3(x))  # (B, S/8, S/8, d)

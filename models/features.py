@@ -131,6 +131,14 @@ def thermal_residual(batch, stats: NormStats) -> jax.Array:
     return jnp.where(batch.probe_mask[:, None, :], resid, 0.0)
 
 
+def asset_thermal_offset(f, stats: NormStats) -> jax.Array:
+    """(B, P) the asset's mean standardised residual over its baseline period (linear model)."""
+    coef = jnp.asarray(stats.th_coef)[f.asset_type]  # (B, P, F)
+    expected = jnp.einsum("bf,bpf->bp", jnp.asarray(f.base_th_x), coef)
+    sigma = jnp.asarray(stats.th_sigma)[f.asset_type]  # (B, P)
+    return (jnp.asarray(f.base_th_temp) - expected) / sigma
+
+
 def fit_thermal_model(batch, n_types: int, ridge: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
     """Least squares per asset type and probe on the (normal) windows of ``batch`` (numpy)."""
     p = batch.thermal_c.shape[-1]

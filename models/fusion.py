@@ -6,6 +6,10 @@
   self-attend; an absent modality contributes only its learned missing token;
 - gate: softmax weights over the 4 late logits and the mid logit, conditioned on the presence mask
   and the asset type; absent modalities get weight 0.
+
+``arch.fusion`` picks the score (the baselines of issue 4 are configs of this one model):
+``hybrid`` (the above), ``late`` (the gate over the late logits only), ``early`` (one MLP head on
+the concatenated pooled embeddings of the four modalities, missing tokens for absent ones).
 """
 
 from __future__ import annotations
@@ -59,6 +63,9 @@ class MidFusion(nnx.Module):
 class HybridFusion(nnx.Module):
     def __init__(self, arch: ArchConfig, n_types: int, n_classes: int, rngs: nnx.Rngs):
         d = arch.width
+        self.mode = arch.fusion
+        self.early1 = nnx.Linear(N_MODALITIES * d, 2 * d, rngs=rngs)
+        self.early2 = nnx.Linear(2 * d, 1, rngs=rngs)
         self.late = nnx.List([LateHead(d, rngs) for _ in range(N_MODALITIES)])
         self.missing = nnx.Param(0.02 * jax.random.normal(rngs.params(), (N_MODALITIES, d)))
         self.modality_embed = nnx.Param(0.02 * jax.random.normal(rngs.params(), (N_MODALITIES, d)))
@@ -88,8 +95,12 @@ class HybridFusion(nnx.Module):
         z = self.mid(all_tokens, jnp.concatenate(masks, 1))  # (B, d)
         mid = self.mid_head(z)[:, 0]
         late_scores = jnp.stack(late, 1)  # (B, 4)
-        gate = self._gate(present, asset_type)  # (B, 5)
-        score = (gate[:, :N_MODALITIES] * late_scores).sum(1) + gate[:, N_MODALITIES] * mid
+        gate = self._gate(present, asset_type, use_mid=self.mode == "hybrid")  # (B, 5)
+        if self.mode == "early":
+            flat = jnp.concatenate(pooled, -1)  # (B, 4d)
+            score = self.early2(nnx.gelu(self.early1(flat)))[:, 0]
+        else:
+            score = (gate[:, :N_MODALITIES] * late_scores).sum(1) + gate[:, N_MODALITIES] * mid
         aux = {
             "late_scores": late_scores,
             "mid_score": mid,
@@ -100,8 +111,9 @@ class HybridFusion(nnx.Module):
         }
         return score, aux
 
-    def _gate(self, present: jax.Array, asset_type: jax.Array) -> jax.Array:
+    def _gate(self, present: jax.Array, asset_type: jax.Array, use_mid: bool = True) -> jax.Array:
         g_in = jnp.concatenate([present.astype(jnp.float32), self.type_embed(asset_type)], -1)
         logits = self.gate2(nnx.gelu(self.gate1(g_in)))  # (B, 5)
-        valid = jnp.concatenate([present, jnp.ones_like(present[:, :1])], -1)
+        mid_ok = jnp.full_like(present[:, :1], use_mid)
+        valid = jnp.concatenate([present, mid_ok], -1)
         return jax.nn.softmax(jnp.where(valid, logits, -1e9), -1)

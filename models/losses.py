@@ -64,8 +64,13 @@ def modality_dropout(key: jax.Array, present: jax.Array, p: float) -> jax.Array:
     return jnp.where(kept.any(-1, keepdims=True), kept, present)
 
 
-def total_loss(score, aux, present, lab: dict, cfg: TrainConfig) -> tuple[jax.Array, dict]:
-    """All objectives for one batch; ``lab``: fault, fault_class, visible, valid (B, ...)."""
+def total_loss(
+    score, aux, present, lab: dict, cfg: TrainConfig, fusion: str = "hybrid"
+) -> tuple[jax.Array, dict]:
+    """All objectives for one batch; ``lab``: fault, fault_class, visible, valid (B, ...).
+
+    ``fusion`` (ArchConfig.fusion): the late and early baselines train only what their score
+    uses (late: no mid-fusion term; early: neither the mid nor the per-modality head terms)."""
     fault, valid = lab["fault"], lab["valid"]
     seen = fault & (lab["visible"] & present).any(-1)  # fault visible in what is left
     w = valid * jnp.where(fault & ~seen, 0.0, 1.0)
@@ -89,10 +94,12 @@ def total_loss(score, aux, present, lab: dict, cfg: TrainConfig) -> tuple[jax.Ar
     fault_ce = (w * ce).sum() / jnp.maximum(w.sum(), 1.0)
     align = alignment_loss(aux["embeddings"], present & (valid[:, None] > 0))
     normal = normal_compactness(aux["latent"], (~fault) & (valid > 0))
+    use_mid = 1.0 if fusion == "hybrid" else 0.0
+    use_late = 0.0 if fusion == "early" else 1.0
     loss = (
         fused
-        + mid
-        + cfg.late_weight * late
+        + use_mid * mid
+        + use_late * cfg.late_weight * late
         + cfg.fault_class_weight * fault_ce
         + cfg.alignment_weight * align
         + cfg.normal_weight * normal

@@ -18,7 +18,13 @@ from flax import nnx
 from models.batch import ASSET_TYPES, Batch
 from models.config import ModelConfig
 from models.encoders import CameraEncoder, NotesEncoder, ThermalEncoder, VibrationEncoder
-from models.features import NormStats, identity_stats, thermal_residual, vibration_features
+from models.features import (
+    NormStats,
+    asset_thermal_offset,
+    identity_stats,
+    thermal_residual,
+    vibration_features,
+)
 from models.fusion import HybridFusion
 from plant.labels import FAULT_CLASSES
 from plant.readings import MODEL_MODALITIES
@@ -37,6 +43,11 @@ class Features(NamedTuple):
     note_ids: jax.Array  # (B, L) int32
     asset_type: jax.Array  # (B,) int32
     present: jax.Array  # (B, 4) bool
+    base_vib: jax.Array  # (B, C, 3, K) per-asset baseline (models/baseline.py)
+    base_th_temp: jax.Array  # (B, P)
+    base_th_x: jax.Array  # (B, F)
+    base_image: jax.Array  # (B, S, S, 3) uint8
+    base_ready: jax.Array  # (B, 3) bool
 
 
 def featurize(batch: Batch, cfg: ModelConfig) -> Features:
@@ -50,6 +61,11 @@ def featurize(batch: Batch, cfg: ModelConfig) -> Features:
         note_ids=jnp.asarray(batch.note_ids),
         asset_type=jnp.asarray(batch.asset_type),
         present=jnp.asarray(batch.present),
+        base_vib=jnp.asarray(batch.base_vib),
+        base_th_temp=jnp.asarray(batch.base_th_temp),
+        base_th_x=jnp.asarray(batch.base_th_x),
+        base_image=jnp.asarray(batch.base_image),
+        base_ready=jnp.asarray(batch.base_ready),
     )
 
 
@@ -82,18 +98,33 @@ class FusionModel(nnx.Module):
         self.th_sigma[...] = jnp.asarray(stats.th_sigma)
 
     def encode_modality(self, m: int, f: Features) -> tuple[jax.Array, dict]:
-        """Tokens (B, T_m, d) of modality ``m`` (MODEL_MODALITIES order) and its evidence."""
+        """Tokens (B, T_m, d) of modality ``m`` (MODEL_MODALITIES order) and its evidence.
+
+        Each encoder reads the absolute features and, where the asset's baseline is frozen
+        (``base_ready``), their change against the asset's own baseline (zeros otherwise).
+        """
         if m == 0:
-            vib = (f.vib - self.vib_mean[...][None, None]) / self.vib_std[...][None, None]
-            return self.vibration(vib), {"vibration_spectra": vib}
+            std = self.vib_std[...][None, None]
+            vib = (f.vib - self.vib_mean[...][None, None]) / std
+            ready = f.base_ready[:, 0, None, None, None]
+            change = jnp.where(ready, (f.vib - f.base_vib) / std, 0.0)
+            x = jnp.concatenate([vib, change], 2)  # (B, C, 6, K)
+            return self.vibration(x), {"vibration_spectra": vib, "vibration_change": change}
         if m == 1:
-            resid = thermal_residual(f, self.stats)  # (B, T, P)
+            stats = self.stats
+            resid = thermal_residual(f, stats)  # (B, T, P)
+            base = asset_thermal_offset(f, stats)  # (B, P)
+            ready = f.base_ready[:, 1, None, None] & f.probe_mask[:, None, :]
+            own = jnp.where(ready, resid - base[:, None, :], 0.0)  # residual vs the asset's own
             rel = jnp.where(f.probe_mask[:, None], (f.thermal_c - f.thermal_ctx[..., 1:2]) / 20, 0)
             scale = jnp.asarray([1.0, 1 / 40.0, 1 / 50.0, 1.0])
-            x = jnp.concatenate([resid, rel, f.thermal_ctx * scale], -1)  # (B, T, 2P + 4)
-            return self.thermal(x), {"thermal_residual": resid}
+            x = jnp.concatenate([resid, own, rel, f.thermal_ctx * scale], -1)  # (B, T, 3P + 4)
+            return self.thermal(x), {"thermal_residual": resid, "thermal_residual_asset": own}
         if m == 2:
-            return self.camera(f.image), {}
+            img = f.image.astype(jnp.float32)
+            ready = f.base_ready[:, 2, None, None, None]
+            change = jnp.where(ready, (img - f.base_image.astype(jnp.float32)) / 255.0, 0.0)
+            return self.camera(img / 255.0 - 0.5, change), {}
         tokens, weight = self.notes(f.note_ids)
         return tokens, {"note_token_weight": weight}
 

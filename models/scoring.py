@@ -20,7 +20,8 @@ import numpy as np
 from flax import nnx
 
 from ingest.window import Window
-from models.batch import Batch, bucket_for, make_batch, pad_batch, take
+from models.baseline import AssetBaselines
+from models.batch import Batch, bucket_for, make_batch, pad_batch, take, with_baselines
 from models.checkpoint import load_model
 from models.config import ModelConfig
 from models.model import MODALITY_NAMES, Features, FusionModel, featurize
@@ -55,7 +56,18 @@ def _features_for(batch: Batch, m: int, cfg: ModelConfig) -> Features:
         batch.note_ids,
         batch.asset_type,
         batch.present,
+        batch.base_vib,
+        batch.base_th_temp,
+        batch.base_th_x,
+        batch.base_image,
+        batch.base_ready,
     )
+
+
+@partial(jax.jit, static_argnames=("cfg",))
+def raw_spectra(batch: Batch, cfg: ModelConfig) -> jax.Array:
+    """featurize's raw (B, C, 3, K) spectra: what per-asset vibration baselines average."""
+    return featurize(batch, cfg).vib
 
 
 @partial(jax.jit, static_argnames=("graphdef", "cfg", "m"), donate_argnames=("cache",))
@@ -82,6 +94,7 @@ class Scorer:
         self.graphdef, self.state = nnx.split(model)
         self.buckets = tuple(sorted(cfg.buckets))
         self._slots: dict[str, int] = {}
+        self.baselines = AssetBaselines(cfg.inputs)  # per-asset baselines (models/baseline.py)
         self._cache = self._empty_cache(64)
         log.info("scorer on %s, buckets %s", jax.devices()[0].platform, self.buckets)
 
@@ -91,7 +104,41 @@ class Scorer:
         return cls(model, cfg, manifest.get("version", Path(model_dir).name))
 
     def batch(self, windows: list[Window]) -> Batch:
-        return make_batch(windows, self.cfg.inputs)
+        """Model input for ``windows``, with each asset's frozen baseline (if any) filled in."""
+        b = make_batch(windows, self.cfg.inputs)
+        return with_baselines(b, self.baselines.rows([w.asset for w in windows]))
+
+    def observe(self, windows: list[Window]) -> np.ndarray:
+        """Add windows (in time order) to their assets' baselines while those are still open;
+        (N, 3) readiness (vibration, thermal, camera). Call it with every scored window: once
+        an asset's baselines are frozen (``baseline_hours``) it costs a dict look-up. Call
+        ``self.baselines.reset(asset)`` after maintenance; persist with ``baselines.save``."""
+        open_rows = [i for i, w in enumerate(windows) if not self.baselines.ready(w.asset).all()]
+        out = np.ones((len(windows), 3), bool)
+        if not open_rows:
+            return out
+        wins = [windows[i] for i in open_rows]
+        b = make_batch(wins, self.cfg.inputs)
+        size = bucket_for(len(wins), self.buckets)
+        spectra = np.zeros((len(wins), *b.base_vib.shape[1:]), np.float32)
+        top = self.buckets[-1]
+        for start in range(0, len(wins), top):
+            idx = np.arange(start, min(len(wins), start + top))
+            size = bucket_for(len(idx), self.buckets)
+            chunk = pad_batch(take(b, idx), size)
+            spectra[idx] = np.asarray(raw_spectra(chunk, self.cfg))[: len(idx)]
+        ready = self.baselines.observe(
+            [w.asset for w in wins],
+            [w.ts_ns for w in wins],
+            spectra,
+            b.thermal_c,
+            b.probe_mask,
+            b.thermal_ctx,
+            b.image,
+            b.present,
+        )
+        out[open_rows] = ready
+        return out
 
     def score(
         self,
@@ -172,10 +219,11 @@ class Scorer:
         shape recompile) while the stream runs."""
         self._slot_ids(list(asset_ids))
 
-    def warm(self, full: bool = True) -> float:
-        """Compile every bucket of the incremental path (each modality) and, with ``full``, of
-        :meth:`score`, at the cache's current capacity; seconds taken. Only the scratch slot 0
-        is written, so no asset's cached tokens change."""
+    def warm(self, full_rows: int | None = 16) -> float:
+        """Compile every bucket of the incremental path (each modality) at the cache's current
+        capacity and, with ``full_rows``, the bucket of :meth:`score` that many rows use (16:
+        one window's Shapley coalitions); seconds taken. Only the scratch slot 0 is written, so
+        no asset's cached tokens change."""
         import time
 
         t0 = time.perf_counter()
@@ -186,7 +234,7 @@ class Scorer:
                 self._cache, s, _ = incremental_step(
                     self.graphdef, self.state, self._cache, slots, chunk, self.cfg, m
                 )
-            if full:
+            if full_rows is not None and size == bucket_for(full_rows, self.buckets):
                 s, _ = score_step(self.graphdef, self.state, chunk, chunk.present, self.cfg)
             jax.block_until_ready(s)
         return time.perf_counter() - t0

@@ -1,8 +1,10 @@
 """From a store (``plantwatch generate`` or ingest) to a cached training :class:`Dataset`.
 
-Windows come from ``ingest.assembly.windows_at``, the assembly the live scorer uses, at a fixed
-interval per asset (DESIGN.md §3), after one thermal look-back of warm-up. The featurised arrays
-are cached beside the registry, keyed by the store, the plant and the input settings.
+Windows come from ``ingest.assembly.iter_windows``, the assembly the live scorer uses, at a fixed
+interval per asset (DESIGN.md §3), after one thermal look-back of warm-up: one replay of the
+store for all assets at once, in time order, so per-asset baselines (models/baseline.py) build
+as they would live. The featurised arrays are cached beside the registry, keyed by the store, the
+plant and the input settings.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ingest.window import Window
+from models.baseline import AssetBaselines
 from models.config import ModelConfig
 from models.dataset import Dataset, build_dataset, load_dataset, save_dataset
 from models.progress import Progress
@@ -32,13 +35,13 @@ def window_times(t0_ns: int, t1_ns: int, interval_s: float, warmup_s: float) -> 
 def _windows(
     plant: PlantConfig, reader, assets: list[str], times: np.ndarray, bar: Progress
 ) -> Iterator[Window]:
-    from ingest.assembly import windows_at
+    from ingest.assembly import iter_windows
 
-    for asset in assets:
-        for w in windows_at(plant, reader, asset, times):
-            if w is not None:
-                yield w
-        bar.update(len(times), note=asset)
+    for i, w in enumerate(iter_windows(plant, reader, assets, times)):
+        if (i + 1) % len(assets) == 0:
+            bar.update(len(assets))
+        if w is not None:
+            yield w
 
 
 def cache_key(data: Path, plant: PlantConfig, cfg: ModelConfig) -> str:
@@ -74,7 +77,10 @@ def load_store_dataset(
         times = times[np.linspace(0, len(times) - 1, per_asset).round().astype(int)]
     log.info("%d assets x %d windows from %s", len(assets), len(times), data)
     bar = Progress(len(assets) * len(times), "windows")
-    ds = build_dataset(_windows(plant, reader, assets, times, bar), reader.labels(), cfg)
+    baselines = AssetBaselines(cfg.inputs)
+    ds = build_dataset(
+        _windows(plant, reader, assets, times, bar), reader.labels(), cfg, baselines=baselines
+    )
     bar.close()
     if cache is not None:
         cache_dir.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]

@@ -21,6 +21,7 @@ import optax
 from flax import nnx
 
 from models.batch import ASSET_TYPES
+from models.calibration import calibrate_dataset
 from models.checkpoint import save_model
 from models.config import ModelConfig
 from models.dataset import Dataset
@@ -61,7 +62,7 @@ def train_step(graphdef, state, f: Features, lab: dict, key, cfg: ModelConfig):
 
     def loss_fn(m):
         score, aux = m(f, present)
-        return total_loss(score, aux, present, lab, cfg.train)
+        return total_loss(score, aux, present, lab, cfg.train, cfg.arch.fusion)
 
     grads, parts = nnx.grad(loss_fn, argnums=nnx.DiffState(0, nnx.Param), has_aux=True)(model)
     opt.update(model, grads)
@@ -103,30 +104,81 @@ def split_dataset(ds: Dataset, cfg: ModelConfig) -> tuple[Split, dict[str, Datas
     return split, {k: ds.take(np.flatnonzero(v)) for k, v in masks.items()}
 
 
+def episode_weights(labels) -> np.ndarray:
+    """Sampling weight per window: fault windows evenly by episode (asset x class), so a long
+    episode does not outweigh a short one; normal windows uniform. Each set sums to 1."""
+    w = np.zeros(len(labels.fault), np.float64)
+    normal = ~labels.fault
+    w[normal] = 1.0 / max(int(normal.sum()), 1)
+    if labels.fault.any():
+        keys = np.char.add(labels.asset[labels.fault].astype(str), labels.fault_class[
+            labels.fault].astype(str))
+        _, inv, counts = np.unique(keys, return_inverse=True, return_counts=True)
+        w[labels.fault] = 1.0 / (counts[inv] * len(counts))
+    return w
+
+
+def sample_batches(ds: Dataset, cfg: ModelConfig, rng: np.random.Generator, steps: int):
+    """Index arrays of ``batch_size`` for one epoch: half fault windows sampled by episode, half
+    normal (``balance_episodes``), else a shuffled pass (with replacement when too few)."""
+    t, n = cfg.train, len(ds)
+    if not t.balance_episodes or not ds.labels.fault.any() or ds.labels.fault.all():
+        if n >= t.batch_size * steps:
+            order = rng.permutation(n)
+            return [order[s * t.batch_size : (s + 1) * t.batch_size] for s in range(steps)]
+        return [rng.integers(0, n, t.batch_size) for _ in range(steps)]
+    w = episode_weights(ds.labels)
+    fault, normal = np.flatnonzero(ds.labels.fault), np.flatnonzero(~ds.labels.fault)
+    pf, pn = w[fault] / w[fault].sum(), w[normal] / w[normal].sum()
+    half = t.batch_size // 2
+    return [
+        np.concatenate(
+            [rng.choice(fault, half, p=pf), rng.choice(normal, t.batch_size - half, p=pn)]
+        )
+        for _ in range(steps)
+    ]
+
+
+def _val_loss(graphdef, state, val: Dataset) -> float:
+    """Balanced BCE of the fused score on validation windows (fault vs normal)."""
+    from models.validation import predict
+
+    score = np.asarray(predict(graphdef, state, val)[0], np.float64)
+    y = val.labels.fault
+    sp = np.logaddexp(0.0, -score)  # -log sigmoid(s)
+    sn = np.logaddexp(0.0, score)
+    parts = [sp[y].mean() if y.any() else np.nan, sn[~y].mean() if (~y).any() else np.nan]
+    return float(np.nanmean(parts))
+
+
 def train_and_evaluate(cfg: ModelConfig, workdir: Path, ds: Dataset) -> tuple[FusionModel, dict]:
-    """Train on ``ds`` (split inside), write ``workdir`` (a model directory), return figures."""
+    """Train on ``ds`` (split inside), write ``workdir`` (a model directory), return figures.
+
+    Each epoch runs ``steps_per_epoch`` steps (0: one pass over the training windows) of
+    episode-balanced batches; the kept state is the best validation epoch (AUROC, then loss);
+    training stops early after ``patience`` epochs without improvement."""
     workdir.mkdir(parents=True, exist_ok=True)
     t = cfg.train
     split, parts = split_dataset(ds, cfg)
     train, val = parts["train"], parts["val"]
-    if len(train) < t.batch_size:
-        raise ValueError(f"{len(train)} training windows, fewer than batch_size {t.batch_size}")
+    if len(train) == 0:
+        raise ValueError("no training windows: is the store too short for one window?")
     key = jax.random.key(t.seed)
     key, init_key = jax.random.split(key)
     model = FusionModel(cfg, nnx.Rngs(params=init_key), stats=fit_stats(train))
-    steps_per_epoch = len(train) // t.batch_size
+    steps_per_epoch = t.steps_per_epoch or max(1, len(train) // t.batch_size)
     opt = nnx.Optimizer(model, make_optimizer(cfg, steps_per_epoch * t.epochs), wrt=nnx.Param)
     graphdef, state = nnx.split((model, opt))
     log_path = workdir / "train_log.jsonl"
-    best = (-1.0, None, 0)
+    best: tuple = ((-np.inf, -np.inf), None, 0)
     rng = np.random.default_rng(t.seed)
     bar = Progress(steps_per_epoch * t.epochs, "train")
     t0 = time.monotonic()
+    stale = 0
     with log_path.open("w") as logf:
         for epoch in range(t.epochs):
-            order = rng.permutation(len(train))
-            for s in range(steps_per_epoch):
-                f, lab = _batch_arrays(train, order[s * t.batch_size : (s + 1) * t.batch_size])
+            for idx in sample_batches(train, cfg, rng, steps_per_epoch):
+                f, lab = _batch_arrays(train, idx)
                 key, sub = jax.random.split(key)
                 state, loss_parts = train_step(graphdef, state, f, lab, sub, cfg)
                 bar.update(1)
@@ -134,12 +186,25 @@ def train_and_evaluate(cfg: ModelConfig, workdir: Path, ds: Dataset) -> tuple[Fu
             mgd, mstate = nnx.split(nnx.merge(graphdef, state)[0])
             val_fig = figures(mgd, mstate, val) if len(val) else {"auroc": {"fused": float("nan")}}
             v = val_fig["auroc"]["fused"]
-            rec = {"epoch": epoch, "elapsed_s": time.monotonic() - t0, **host, "val_auroc": v}
+            vloss = _val_loss(mgd, mstate, val) if len(val) else float("nan")
+            rec = {
+                "epoch": epoch,
+                "elapsed_s": time.monotonic() - t0,
+                **host,
+                "val_auroc": v,
+                "val_loss": vloss,
+            }
             logf.write(json.dumps(rec) + "\n")
             logf.flush()
             bar.update(0, note=f"loss {host['loss']:.3f} val_auroc {v:.4f}")
-            if not np.isfinite(best[0]) or v >= best[0] or best[1] is None:
-                best = (v, jax.tree.map(np.asarray, mstate), epoch)
+            crit = (v if np.isfinite(v) else -np.inf, -vloss if np.isfinite(vloss) else -np.inf)
+            if best[1] is None or crit >= best[0]:
+                best, stale = (crit, jax.tree.map(np.asarray, mstate), epoch), 0
+            else:
+                stale += 1
+                if stale >= t.patience:
+                    log.info("early stop at epoch %d (best %d)", epoch, best[2])
+                    break
     bar.close()
     train_s = time.monotonic() - t0
     model = nnx.merge(mgd, best[1])
@@ -152,6 +217,9 @@ def train_and_evaluate(cfg: ModelConfig, workdir: Path, ds: Dataset) -> tuple[Fu
         "windows": {k: len(v) for k, v in parts.items()},
     }
     save_model(model, cfg, workdir, {"best_epoch": best[2]})
+    # conformal p-values from the held-out (validation) normal windows: <workdir>/calibration/
+    cal_set = val if len(val) and (~val.labels.fault).any() else train
+    result["calibration_groups"] = calibrate_dataset(mgd, best[1], cal_set, workdir).counts()
     (workdir / "metrics.json").write_text(json.dumps(result, indent=2, default=float))
     log.info("trained in %.1f s; test %s", train_s, result["test"].get("auroc"))
     return model, result

@@ -1,0 +1,217 @@
+"""Per-asset normal-behaviour baselines: a fault is a change against the asset's own history.
+
+Condition monitoring judges an asset against its own healthy behaviour, not only against the
+fleet: two pumps of one type differ in mounting, load and camera view. ``AssetBaselines`` keeps,
+per asset, the mean of what the model reads during the asset's first ``baseline_hours`` (at most
+one window per ``baseline_spacing_s``; at least ``baseline_min_windows``), then freezes it:
+
+- vibration: the raw log-amplitude order / envelope / band spectra (C, 3, K) (``featurize``);
+- thermal: mean temperature per probe (P,) and the mean regressors of the normal-behaviour model
+  (F,); the model is linear, so the asset's mean residual is computed in-graph from these two;
+- camera: the mean image (the asset's reference view).
+
+Until an asset's baseline is frozen, ``ready`` is False for it and the model reads no
+baseline-relative channel (it still scores from the absolute features). ``reset(asset)`` starts a
+new baseline (after maintenance: the repaired machine is the new normal). Training builds the
+baselines the same way, in time order, from the same windows (models/store_data.py), and the
+live scorer keeps one ``AssetBaselines`` (``Scorer.observe``); ``save``/``load`` persist it as a
+plain ``.npz`` (no pickle), so a restarted scorer keeps its baselines.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from models.config import InputConfig
+from models.features import N_THERMAL_FEATURES
+
+NS = 1_000_000_000
+BASE_MODALITIES = 3  # vibration, thermal, camera (notes are events: no baseline)
+
+
+class BaselineRows(NamedTuple):
+    """Per-row baseline arrays, as they ride in a Batch / Features."""
+
+    base_vib: np.ndarray  # (B, C, 3, K) float32 raw log amplitudes
+    base_th_temp: np.ndarray  # (B, P) float32 mean temperature per probe
+    base_th_x: np.ndarray  # (B, F) float32 mean normal-model regressors
+    base_image: np.ndarray  # (B, S, S, 3) uint8 reference image
+    base_ready: np.ndarray  # (B, 3) bool: vibration, thermal, camera baseline frozen
+
+
+def empty_rows(cfg: InputConfig, size: int) -> BaselineRows:
+    c, k, p, s = cfg.vibration_channels, cfg.order_bins, cfg.thermal_probes, cfg.image_size
+    return BaselineRows(
+        base_vib=np.zeros((size, c, 3, k), np.float32),
+        base_th_temp=np.zeros((size, p), np.float32),
+        base_th_x=np.zeros((size, N_THERMAL_FEATURES), np.float32),
+        base_image=np.zeros((size, s, s, 3), np.uint8),
+        base_ready=np.zeros((size, BASE_MODALITIES), bool),
+    )
+
+
+def thermal_design_np(ctx: np.ndarray) -> np.ndarray:
+    """(..., T, 4) context -> (..., T, F) regressors (same as models.features.thermal_design)."""
+    load, amb, speed, run = (ctx[..., i] for i in range(4))
+    return np.stack([np.ones_like(load), load, amb, speed / 100.0, run, load**2], -1)
+
+
+@dataclasses.dataclass
+class _Acc:
+    """Running sums of one modality of one asset."""
+
+    first_ns: int = -1
+    last_ns: int = -(1 << 62)
+    n: int = 0
+    frozen: bool = False
+    sums: list[np.ndarray] = dataclasses.field(default_factory=list)
+    counts: np.ndarray | None = None  # per-probe counts (thermal)
+
+
+class AssetBaselines:
+    """Per-asset baselines: ``observe`` windows' features in time order, ``rows`` for a batch."""
+
+    def __init__(self, cfg: InputConfig) -> None:
+        self.cfg = cfg
+        self._acc: dict[str, list[_Acc]] = {}
+
+    # --- building ------------------------------------------------------------------------
+    def reset(self, asset: str) -> None:
+        """Forget ``asset``'s baseline (e.g. after maintenance); the next windows rebuild it."""
+        self._acc.pop(asset, None)
+
+    def assets(self) -> list[str]:
+        return sorted(self._acc)
+
+    def ready(self, asset: str) -> np.ndarray:
+        """(3,) bool: which of vibration, thermal, camera baselines are frozen."""
+        acc = self._acc.get(asset)
+        if acc is None:
+            return np.zeros(BASE_MODALITIES, bool)
+        return np.array([a.frozen for a in acc], bool)
+
+    def observe(
+        self,
+        assets: Sequence[str],
+        ts_ns: Sequence[int] | np.ndarray,
+        vib: np.ndarray,
+        thermal_c: np.ndarray,
+        probe_mask: np.ndarray,
+        thermal_ctx: np.ndarray,
+        image: np.ndarray,
+        present: np.ndarray,
+    ) -> np.ndarray:
+        """Add windows (rows in time order) to their assets' baselines while those are open.
+
+        ``vib`` is featurize's raw (C, 3, K) spectra per row; the rest are Batch fields.
+        Returns (N, 3) bool: each row's asset's readiness right after that row was observed.
+        """
+        out = np.zeros((len(assets), BASE_MODALITIES), bool)
+        hours_ns = int(self.cfg.baseline_hours * 3600 * NS)
+        spacing_ns = int(self.cfg.baseline_spacing_s * NS)
+        for i, (asset, ts) in enumerate(zip(assets, np.asarray(ts_ns).tolist(), strict=True)):
+            acc = self._acc.setdefault(asset, [_Acc() for _ in range(BASE_MODALITIES)])
+            for m, a in enumerate(acc):
+                if a.frozen or not present[i, m] or ts - a.last_ns < spacing_ns:
+                    continue
+                if a.first_ns < 0:
+                    a.first_ns = ts
+                elif ts - a.first_ns >= hours_ns and a.n >= self.cfg.baseline_min_windows:
+                    a.frozen = True  # this window is past the baseline period: not included
+                    continue
+                self._add(a, m, i, vib, thermal_c, probe_mask, thermal_ctx, image)
+                a.last_ns, a.n = ts, a.n + 1
+            out[i] = [a.frozen for a in acc]
+        return out
+
+    @staticmethod
+    def _add(a: _Acc, m: int, i: int, vib, thermal_c, probe_mask, thermal_ctx, image) -> None:
+        if m == 0:
+            parts = [np.asarray(vib[i], np.float64)]
+        elif m == 1:
+            mask = np.asarray(probe_mask[i], bool)
+            temp = np.where(mask, np.asarray(thermal_c[i], np.float64).mean(0), 0.0)
+            x = thermal_design_np(np.asarray(thermal_ctx[i], np.float64)).mean(0)
+            parts = [temp, x]
+            a.counts = mask.astype(np.int64) + (0 if a.counts is None else a.counts)
+        else:
+            parts = [np.asarray(image[i], np.float64)]
+        a.sums = parts if not a.sums else [s + p for s, p in zip(a.sums, parts, strict=True)]
+
+    # --- reading -------------------------------------------------------------------------
+    def rows(self, assets: Sequence[str], size: int | None = None) -> BaselineRows:
+        """Baseline arrays for ``assets`` (padded with not-ready rows to ``size``)."""
+        out = empty_rows(self.cfg, len(assets) if size is None else size)
+        for i, asset in enumerate(assets):
+            acc = self._acc.get(asset)
+            if acc is None:
+                continue
+            v, t, c = acc
+            if v.frozen:
+                out.base_vib[i] = v.sums[0] / v.n
+            if t.frozen:
+                cnt = np.maximum(t.counts if t.counts is not None else 1, 1)
+                out.base_th_temp[i] = t.sums[0] / cnt
+                out.base_th_x[i] = t.sums[1] / t.n
+            if c.frozen:
+                out.base_image[i] = np.clip(np.round(c.sums[0] / c.n), 0, 255).astype(np.uint8)
+            out.base_ready[i] = [v.frozen, t.frozen, c.frozen]
+        return out
+
+    # --- persistence (plain arrays, no pickle) ---------------------------------------------
+    def save(self, path: str | Path) -> None:
+        """Write every asset's accumulators to an ``.npz`` (open ones keep accumulating)."""
+        names = self.assets()
+        meta = np.array(
+            [[a.first_ns, a.last_ns, a.n, int(a.frozen)] for n in names for a in self._acc[n]],
+            np.int64,
+        ).reshape(len(names), BASE_MODALITIES, 4)
+        cfg = self.cfg
+        shapes = empty_rows(cfg, len(names))
+        vib, temp, x, img = (np.zeros(a.shape, np.float64) for a in shapes[:4])
+        counts = np.zeros((len(names), cfg.thermal_probes), np.int64)
+        for i, n in enumerate(names):
+            v, t, c = self._acc[n]
+            if v.sums:
+                vib[i] = v.sums[0]
+            if t.sums:
+                temp[i], x[i] = t.sums
+                counts[i] = t.counts
+            if c.sums:
+                img[i] = c.sums[0]
+        np.savez(
+            Path(path),
+            assets=np.array(names, str),
+            meta=meta,
+            vib=vib,
+            temp=temp,
+            x=x,
+            image=img,
+            counts=counts,
+        )
+
+    @classmethod
+    def load(cls, path: str | Path, cfg: InputConfig) -> AssetBaselines:
+        out = cls(cfg)
+        with np.load(Path(path), allow_pickle=False) as z:
+            for i, name in enumerate(z["assets"].tolist()):
+                accs = []
+                for m in range(BASE_MODALITIES):
+                    first, last, n, frozen = (int(v) for v in z["meta"][i, m])
+                    a = _Acc(first_ns=first, last_ns=last, n=n, frozen=bool(frozen))
+                    if n > 0:
+                        if m == 0:
+                            a.sums = [z["vib"][i].copy()]
+                        elif m == 1:
+                            a.sums = [z["temp"][i].copy(), z["x"][i].copy()]
+                            a.counts = z["counts"][i].copy()
+                        else:
+                            a.sums = [z["image"][i].copy()]
+                    accs.append(a)
+                out._acc[name] = accs
+        return out
