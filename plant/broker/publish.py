@@ -6,6 +6,14 @@ without limit, and a client that exits before its queue drains loses the rest. H
 ``window`` messages are unacknowledged at any time; the next ``publish`` blocks until the broker
 acknowledges one, so a slow or absent broker slows the publisher down instead of losing data,
 and :meth:`WindowedPublisher.flush` waits for the last acknowledgement before exit.
+
+An MQTT 5 PUBACK with reason code 0x10 ("no matching subscribers") means the broker accepted the
+message and delivered it to nobody. For a retained message that is a success (the broker keeps
+it for later subscribers). For any other message it is not: Mosquitto answers 0x10 for the
+seconds after a restart until a shared-subscription consumer (ingest) has subscribed again, and
+the message would be lost. Such a message keeps its window slot and is published again with
+back-off (0.2 s doubling to 2 s) for up to ``unmatched_retry_s``; only after that is it taken
+as accepted (nobody listens: e.g. no ingest runs at all), counted in ``unmatched_given_up``.
 """
 
 from __future__ import annotations
@@ -29,22 +37,93 @@ class PublishAbortedError(RuntimeError):
 class WindowedPublisher:
     """At most ``window`` unacknowledged messages; ``publish`` blocks for an ack beyond that."""
 
-    def __init__(self, client: mqtt.Client, *, qos: int = 1, window: int = 1000) -> None:
+    UNMATCHED = 0x10  # PUBACK: no matching subscribers
+
+    def __init__(
+        self,
+        client: mqtt.Client,
+        *,
+        qos: int = 1,
+        window: int = 1000,
+        unmatched_retry_s: float = 60.0,
+    ) -> None:
         self.client = client
         self.qos = qos
         self.window = window
+        self.unmatched_retry_s = unmatched_retry_s
+        self.unmatched_retries = 0  # messages published again after a 0x10 PUBACK
+        self.unmatched_given_up = 0  # ... and taken as accepted after unmatched_retry_s
         self._slots = threading.Semaphore(window)
         self._unacked = 0
         self._lock = threading.Lock()
         self._drained = threading.Condition(self._lock)
+        # mid -> (topic, payload, retain, first publish monotonic, retries) of unacked messages
+        self._inflight: dict[int, tuple[str, bytes, bool, float, int]] = {}
+        self._early: dict[int, int] = {}  # mid -> PUBACK code that beat publish() returning
+        self._retry_lock = threading.Lock()
         previous = client.on_publish
 
         def _on_publish(c: mqtt.Client, u: object, mid: int, rc: object, p: object) -> None:
+            # paho calls this holding its message lock: never publish from here.
             if previous is not None:
                 previous(c, u, mid, rc, p)
-            self._acked()
+            if self.qos == 0:
+                self._acked()
+                return
+            code = int(getattr(rc, "value", rc) or 0)
+            with self._retry_lock:
+                entry = self._inflight.pop(mid, None)
+                if entry is None:  # acknowledged before publish() returned its mid
+                    self._early[mid] = code
+                    return
+            self._settle(entry, code)
 
         client.on_publish = _on_publish
+
+    def _track(self, mid: int, entry: tuple[str, bytes, bool, float, int]) -> None:
+        """Remember an unacknowledged message by its mid (or settle it if already acked)."""
+        with self._retry_lock:
+            code = self._early.pop(mid, None)
+            if code is None:
+                self._inflight[mid] = entry
+                return
+        self._settle(entry, code)
+
+    def _settle(self, entry: tuple[str, bytes, bool, float, int], code: int) -> None:
+        if code == self.UNMATCHED and self._retry(entry):
+            return  # keeps its window slot until delivered (or given up)
+        if code >= 0x80:
+            log.error("broker refused a message to %s: reason %#x", entry[0], code)
+        self._acked()
+
+    def _retry(self, entry: tuple[str, bytes, bool, float, int]) -> bool:
+        """Schedule ``entry`` again after a 0x10 PUBACK; False: take it as accepted."""
+        topic, payload, retain, first, tries = entry
+        if retain:
+            return False  # the broker keeps a retained message for later subscribers
+        if time.monotonic() - first > self.unmatched_retry_s:
+            self.unmatched_given_up += 1
+            log.warning(
+                "no subscriber for %s after %.0f s of retries: taken as accepted",
+                topic,
+                self.unmatched_retry_s,
+            )
+            return False
+        self.unmatched_retries += 1
+        delay = min(2.0, 0.2 * 2**tries)
+        timer = threading.Timer(delay, self._republish, ((topic, payload, retain, first, tries),))
+        timer.daemon = True
+        timer.start()
+        return True
+
+    def _republish(self, entry: tuple[str, bytes, bool, float, int]) -> None:
+        topic, payload, retain, first, tries = entry
+        info = self.client.publish(topic, payload, qos=self.qos, retain=retain)
+        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            log.error("republishing to %s failed: %s", topic, mqtt.error_string(info.rc))
+            self._acked()
+            return
+        self._track(info.mid, (topic, payload, retain, first, tries + 1))
 
     @property
     def unacked(self) -> int:
@@ -78,6 +157,8 @@ class WindowedPublisher:
         ):
             self._acked()
             raise ConnectionError(f"publish to {topic} failed: {mqtt.error_string(info.rc)}")
+        if self.qos > 0:
+            self._track(info.mid, (topic, payload, retain, time.monotonic(), 0))
 
     def flush(self, timeout_s: float = 30.0) -> bool:
         """Wait until every message is acknowledged; False if some are still unacked."""
