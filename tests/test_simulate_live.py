@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -71,17 +72,35 @@ def test_simulate_waits_for_a_broker_that_starts_late(tmp_path: Path) -> None:
         "--broker", broker.url, "--seed", "7", "--start-ns", str(START_NS),
         "--duration", str(DURATION_S), "--speedup", "0",
     ]  # fmt: skip
-    proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out_file = (tmp_path / "stdout.txt").open("wb")
+    proc = subprocess.Popen(argv, cwd=REPO, stdout=out_file, stderr=subprocess.PIPE)
+    lines: list[bytes] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, b"")))
+    reader.start()
     try:
-        time.sleep(3.0)
+        # start the broker only once simulate has found it absent (its start-up, imports
+        # included, can take seconds on a loaded machine), and check it keeps trying
+        deadline = time.monotonic() + 90
+        while not any(b"retrying" in line for line in lines):
+            assert proc.poll() is None, "simulate gave up on a broker that is not there yet"
+            assert time.monotonic() < deadline, b"".join(lines).decode()[-3000:]
+            time.sleep(0.1)
+        time.sleep(1.0)
         assert proc.poll() is None, "simulate gave up on a broker that is not there yet"
         broker.start()
-        out, err = proc.communicate(timeout=120)
+        collector = Collector(broker.url, v5=True)  # a subscriber, as ingest would be
+        proc.wait(timeout=120)
+        collector.wait_for(len(expected_readings(7)))
+        collector.close()
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        reader.join(timeout=10)
+        out_file.close()
         broker.stop()
+    err = b"".join(lines)
+    out = (tmp_path / "stdout.txt").read_bytes()
     assert proc.returncode == 0, err.decode()[-3000:]
-    assert b"retrying" in err
+    assert b"connected" in err
     assert f"published {len(expected_readings(7))} messages".encode() in out
