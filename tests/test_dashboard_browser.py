@@ -234,8 +234,19 @@ def test_operator_sees_the_fault_opens_its_alarm_and_acknowledges_it(
     check_explanation(page, scenario)
     shot(page, "asset")
 
+    # model page: evaluation against targets, calibration, ablation, drift per modality
     page.goto(f"{base}/model")
-    page.wait_for_selector("h2", timeout=TIMEOUT_MS)
+    expect(page.locator("#model-version")).to_contain_text("(active)", timeout=TIMEOUT_MS)
+    table = page.locator("#evaluation")
+    expect(table).to_contain_text("AUROC fused")
+    expect(table.locator("tr.abnormal")).to_contain_text("alpha 0.001")  # 0.0022 > 1.5 alpha
+    expect(page.locator("#calibration-groups")).to_contain_text("motor-pump|VTCN")
+    for kind in ("auroc", "ablation", "calibration", "drift"):
+        graph = page.locator(f".model-{kind} .main-svg").first
+        expect(graph).to_be_visible(timeout=TIMEOUT_MS)
+    counts = page.locator("#drift-counts")
+    for modality in ("vibration", "thermal", "camera", "notes", "score"):
+        expect(counts).to_contain_text(f"{modality}: ")
     shot(page, "model")
     page.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from unittest import mock
 
@@ -198,3 +199,110 @@ def test_expected_temperature_is_the_active_models_normal_behaviour(tmp_path, pl
     expected = insight.expected_temperature_c(asset, th)
     np.testing.assert_allclose(expected[:, 0], [30 + 10 + 10 + 5, 30 + 20 + 5], rtol=1e-5)
     assert insight.residual_limit_c(asset, 0) == pytest.approx(2.4, rel=1e-5)
+
+
+CONTRACT_EXPLANATION = {
+    "shapley": {"vibration": 0.5, "thermal": 0.2, "camera": 0.0, "notes": -0.05},
+    "base": 0.1,
+    "score": 0.75,
+    "primary": "vibration",
+    "evidence": {
+        "vibration": {
+            "bands": [
+                {"hz": 40.0, "order": 1.6, "weight": 0.1, "label": "1x"},
+                {"hz": 89.5, "order": 3.6, "weight": 0.6, "label": "BPFO"},
+            ],
+            "peak_hz": 89.5,
+            "peak_label": "BPFO",
+        },
+        "thermal": {"ts_ns": [1, 2, 3], "residual_c": [0.1, 0.5, 2.0], "weight": [0, 0.1, 0.9]},
+        "camera": {"grid": [2, 3], "saliency": [0, 0.2, 1.5, 0.1, 0.0, 0.3]},
+        "notes": {"tokens": [{"text": "noisy", "weight": 0.4}, {"text": "ok", "weight": -0.1},
+                             {"text": "call john.smith@example.com", "weight": 0.2}]},
+    },
+}  # fmt: skip
+
+
+def test_contract_explanation_is_read_with_its_evidence():
+    from dashboard.data.explanation import parse_explanation
+
+    e = parse_explanation(CONTRACT_EXPLANATION, "alarm 7", 5)
+    assert e.shapley == {"vibration": 0.5, "thermal": 0.2, "camera": 0.0, "notes": -0.05}
+    assert e.consistent is True and e.primary == "vibration" and e.ts_ns == 5
+    assert [b.label for b in e.bands] == ["BPFO", "1x"]  # strongest first
+    assert e.saliency.shape == (2, 3) and e.saliency.max() == 1.0  # clipped to 0..1
+    assert e.thermal.residual_c.tolist() == [0.1, 0.5, 2.0]
+    assert e.driving_tokens() == {"noisy": 0.4, "call [email]": 0.2}  # redacted again, up only
+    broken = dict(CONTRACT_EXPLANATION, score=0.9)
+    assert parse_explanation(broken).consistent is False
+
+
+def test_older_flat_explanation_is_read_without_evidence():
+    from dashboard.data.explanation import parse_explanation
+
+    e = parse_explanation({"vibration": 0.6, "notes": 0.1})
+    assert e.shapley == {"vibration": 0.6, "thermal": 0.0, "camera": 0.0, "notes": 0.1}
+    assert e.bands == () and e.saliency is None and e.consistent is None
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"shapley": {"vibration": "high"}}, "shapley.vibration"),
+        ({"shapley": {"smell": 0.1}}, "unknown modalities"),
+        ({"evidence": {"camera": {"grid": [2, 2], "saliency": [0.1]}}}, "grid 2x2 needs 4"),
+        ({"evidence": {"thermal": {"ts_ns": [1], "residual_c": [1, 2]}}}, "differ in length"),
+        ({"evidence": {"notes": {"tokens": [{"weight": 1}]}}}, "tokens[0]"),
+        ({"primary": "sound"}, "primary"),
+    ],
+)
+def test_a_malformed_explanation_is_refused_with_the_key(change, key):
+    from dashboard.data.explanation import safe_parse
+
+    expl, problem = safe_parse({**CONTRACT_EXPLANATION, **change}, "serve")
+    assert expl is None and key in problem and "serve" in problem
+
+
+def test_asset_explanation_falls_back_to_the_newest_explained_alarm():
+    from dashboard.data.alarms_api import ApiError
+    from dashboard.data.explanation import latest_for_asset
+
+    api = mock.Mock()
+    api.asset_explanation.return_value = None  # serve has none (or no such route: 404)
+    old = dataclasses.replace(alarm("P-101", "low"), id="1", explanation={"thermal": 0.3})
+    new = dataclasses.replace(
+        alarm("P-101", "high"), id="2", raised_ns=NOW, explanation=CONTRACT_EXPLANATION
+    )
+    expl, problem = latest_for_asset(api, "t", "P-101", [old, new])
+    assert expl.source == "alarm 2" and problem == ""
+    api.asset_explanation.side_effect = ApiError(0, "unreachable")
+    expl, problem = latest_for_asset(api, "t", "P-101", [old])
+    assert expl.source == "alarm 1" and "unreachable" in problem
+
+
+def test_psi_is_zero_for_the_reference_and_large_for_a_shift():
+    from dashboard.data.drift import psi, reference_bins
+
+    rng = np.random.default_rng(0)
+    ref = reference_bins(rng.normal(size=5000))
+    assert psi(ref, rng.normal(size=5000)) < 0.01
+    assert 0.1 < psi(ref, rng.normal(0.4, 1, size=5000)) < 0.25  # ~ shift^2: "moderate"
+    assert psi(ref, rng.normal(2.0, 1, size=5000)) > 0.25
+    words = reference_bins(np.repeat([3.0, 4.0, 5.0], [300, 500, 200]))  # discrete, tied deciles
+    assert psi(words, np.repeat([3.0, 4.0, 5.0], [30, 50, 20])) < 1e-9
+
+
+def test_conformal_thresholds_match_the_calibrations_p_values(tmp_path):
+    from dashboard.data.model_page import calibration_groups, evaluation_rows
+    from models.calibration import Calibration
+
+    scores = np.random.default_rng(1).gamma(2.0, size=2000)
+    cal = Calibration.fit(scores, ["fan|VTCN"] * 2000, min_count=10)
+    cal.save(tmp_path)
+    group = next(g for g in calibration_groups(tmp_path) if g.group == "fan|VTCN")
+    for alpha, thr in group.thresholds.items():
+        above = cal.p_values(np.array([thr + 1e-9, np.nextafter(thr, -np.inf)]), ["fan|VTCN"] * 2)
+        assert above[0] < alpha <= above[1]
+    rows = {r.figure: r for r in evaluation_rows({"auroc": {"fused": 0.98, "vibration": 0.97},
+                                                  "false_alarms_per_asset_day": 0.02})}  # fmt: skip
+    assert rows["AUROC fused"].met is False and rows["false alarms per asset-day"].met is False

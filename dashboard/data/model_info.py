@@ -7,7 +7,6 @@ None, and the pages say so.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 from pathlib import Path
@@ -78,50 +77,3 @@ class ModelInsight:
 
         sigma = stats[1][ASSET_TYPES.index(asset.type)]
         return float(RESIDUAL_SIGMAS * sigma[probe]) if probe < sigma.shape[0] else None
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class ModelSummary:
-    version: str
-    created: str
-    data: str
-    versions: tuple[str, ...]
-    metrics: tuple[tuple[str, str], ...]  # (figure, formatted value), flattened from metrics.json
-    auroc: dict[str, float] | None  # fused and per single modality, held-out test
-    ablation: dict[str, float] | None  # fused AUROC with one modality removed, when evaluated
-    calibration: list[tuple[float, float]] | None  # (target alpha, realised rate)
-    drift: dict[str, float] | None  # per modality, when measured
-
-
-def _flatten(doc: Any, prefix: str = "") -> list[tuple[str, str]]:
-    if isinstance(doc, dict):
-        return [kv for k, v in doc.items() for kv in _flatten(v, f"{prefix}{k}.")]
-    if isinstance(doc, float):
-        return [(prefix[:-1], f"{doc:.4g}")]
-    if isinstance(doc, int | str | bool):
-        return [(prefix[:-1], str(doc))]
-    return []
-
-
-def model_summary(registry_dir: Path) -> ModelSummary | None:
-    """The active model's figures as the registry holds them (None: no active model)."""
-    from models import registry  # the registry's own reader
-
-    active = registry.active_version(registry_dir)
-    if active is None:
-        return None
-    info = registry.describe(registry_dir, active)
-    metrics, manifest = info["metrics"], info["manifest"]
-    test = metrics.get("test", {})
-    cal = metrics.get("calibration", {}).get("points")
-    return ModelSummary(
-        version=active,
-        created=str(manifest.get("created", "")),
-        data=str(manifest.get("data", metrics.get("data", ""))),
-        versions=tuple(registry.versions(registry_dir)),
-        metrics=tuple(_flatten(test))[:40],
-        auroc=test.get("auroc"),
-        ablation=test.get("ablation_auroc") or test.get("missing_auroc"),
-        calibration=[(float(a), float(r)) for a, r in cal] if cal else None,
-        drift=metrics.get("drift"),
-    )

@@ -4,41 +4,50 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import plotly.graph_objects as go
 
 from dashboard.figures.theme import ABNORMAL, INK, MUTED, base_layout, empty_figure
 
 
-def calibration_figure(points: Sequence[tuple[float, float]] | None) -> go.Figure:
-    """(target alpha, realised false-alarm rate) pairs against the diagonal and its ±50 % band."""
+def calibration_figure(
+    points: Sequence[tuple[float, float, float | None, float | None]] | None,
+) -> go.Figure:
+    """(target alpha, realised rate, 95 % low, high) against the diagonal and its [0.5, 1.5] x
+    band, log-log (alphas a decade apart); a point outside the band in colour."""
     title = "Conformal calibration: realised vs target false-alarm rate"
     if not points:
-        return empty_figure(title, "no calibration figures in the model's metrics")
+        return empty_figure(title, "no realised false-alarm rates in the model's evaluation")
     xs = [p[0] for p in points]
-    ys = [p[1] for p in points]
-    bad = [not (0.5 * x <= y <= 1.5 * x) for x, y in points]
-    hi = max(max(xs), max(ys)) * 1.1
+    lo_x, hi_x = min(xs) / 3, max(xs) * 3
+    grid = np.geomspace(lo_x, hi_x, 20)
+    bad = [not (0.5 * a <= r <= 1.5 * a) for a, r, _, _ in points]
+    err_hi = [max(0.0, (h if h is not None else r) - r) for _, r, _, h in points]
+    err_lo = [max(0.0, r - (lo if lo is not None else r)) for _, r, lo, _ in points]
     fig = go.Figure(
         [
-            go.Scatter(x=[0, hi], y=[0, hi], mode="lines", line={"color": MUTED, "dash": "dash"}),
             go.Scatter(
-                x=[0, hi, hi, 0],
-                y=[0, 1.5 * hi, 0.5 * hi, 0],
+                x=np.concatenate([grid, grid[::-1]]),
+                y=np.concatenate([1.5 * grid, 0.5 * grid[::-1]]),
                 fill="toself",
                 mode="none",
-                fillcolor="rgba(120,120,120,0.15)",
+                fillcolor="rgba(120,120,120,0.18)",
+                hoverinfo="skip",
             ),
+            go.Scatter(x=grid, y=grid, mode="lines", line={"color": MUTED, "dash": "dash"}),
             go.Scatter(
                 x=xs,
-                y=ys,
-                mode="markers+lines",
-                line={"color": INK},
-                marker={"color": [ABNORMAL if b else INK for b in bad], "size": 8},
+                y=[max(p[1], lo_x / 10) for p in points],  # a zero rate shown at the axis floor
+                mode="markers",
+                error_y={"type": "data", "array": err_hi, "arrayminus": err_lo, "color": INK},
+                marker={"color": [ABNORMAL if b else INK for b in bad], "size": 9},
+                text=[f"alpha {a:g}: realised {r:.4g}" for a, r, _, _ in points],
+                hoverinfo="text",
             ),
         ]
     )
-    fig.update_xaxes(title="target α", range=[0, hi])
-    fig.update_yaxes(title="realised rate", range=[0, hi])
+    fig.update_xaxes(title="target α", type="log")
+    fig.update_yaxes(title="realised rate (95 % interval)", type="log")
     return base_layout(fig, title, height=300)
 
 
@@ -66,14 +75,22 @@ def bar_figure(
     return base_layout(fig, title, height=300)
 
 
-def ablation_figure(auroc: Mapping[str, float] | None) -> go.Figure:
-    """AUROC of the fused model and with each modality removed; a drop > 0.02 in colour."""
-    full = auroc.get("all") if auroc else None
-    bad = {k: full is not None and k != "all" and full - v > 0.02 for k, v in (auroc or {}).items()}
-    return bar_figure(auroc, "Ablation: AUROC with one modality missing", "AUROC", bad)
+def ablation_figure(auroc: Mapping[str, float] | None, full_key: str = "fused (all present)"):
+    """AUROC of the fused model and with each modality missing; a drop past the target (0.10
+    without vibration, else 0.02) in colour."""
+    full = auroc.get(full_key) if auroc else None
+
+    def too_far(k: str, v: float) -> bool:
+        return (
+            full is not None and k != full_key and full - v > (0.10 if k == "vibration" else 0.02)
+        )
+
+    bad = {k: too_far(k, v) for k, v in (auroc or {}).items()}
+    return bar_figure(auroc, "Ablation: AUROC with a modality missing", "AUROC", bad)
 
 
-def drift_figure(drift: Mapping[str, float] | None) -> go.Figure:
-    """Per modality, the shift of recent inputs from the calibration data (PSI); > 0.2 in colour."""
-    bad = {k: v > 0.2 for k, v in (drift or {}).items()}
-    return bar_figure(drift, "Drift per modality (population stability index)", "PSI", bad)
+def drift_figure(drift: Mapping[str, float] | None, limit: float = 0.25) -> go.Figure:
+    """Per modality (and the fused score), PSI of recent vs the training reference; > limit in
+    colour."""
+    bad = {k: v > limit for k, v in (drift or {}).items()}
+    return bar_figure(drift, "Drift, last 24 h vs training reference (PSI)", "PSI", bad)

@@ -1,22 +1,23 @@
-"""Model page: active version, evaluation table, calibration plot, ablation, drift per modality."""
+"""Model page: active version, evaluation table, calibration, ablation, drift per modality."""
 
 from __future__ import annotations
 
-import dash
-from dash import dcc, html
+import math
+import time
 
-from dashboard.components import notice
+import dash
+from dash import Input, Output, State, callback, dcc, html
+
+from dashboard.components import fmt_ts, notice
 from dashboard.context import current
-from dashboard.data.model_info import ModelSummary, model_summary
+from dashboard.data import drift as dr
+from dashboard.data.model_page import ModelSummary, Row, model_summary
 from dashboard.evidence_panels import GRAPH_CONFIG
-from dashboard.figures.model import (
-    ablation_figure,
-    bar_figure,
-    calibration_figure,
-    drift_figure,
-)
+from dashboard.figures.model import ablation_figure, bar_figure, calibration_figure, drift_figure
 
 dash.register_page(__name__, path="/model", title="plantwatch: model", order=2)
+
+DRIFT_TTL_S = 600.0  # recent-data drift is recomputed at most every 10 min, for all sessions
 
 
 def layout(**_query: str) -> html.Div:
@@ -28,40 +29,154 @@ def layout(**_query: str) -> html.Div:
         return html.Div([html.H2("Model"), notice("No active model in the registry yet.")])
     return html.Div(
         [
-            html.H2(f"Model {s.version} (active)"),
+            html.H2(f"Model {s.version} (active)", id="model-version"),
             _facts(s),
-            _metrics(s),
             html.Div(
                 [
-                    _graph(
-                        "auroc",
-                        bar_figure(s.auroc, "Held-out AUROC: fused and by modality", "AUROC"),
+                    _evaluation(s),
+                    html.Div(
+                        [
+                            _graph(
+                                "auroc",
+                                bar_figure(s.auroc, "AUROC: fused and by modality", "AUROC"),
+                            ),
+                            _graph("ablation", ablation_figure(s.ablation)),
+                        ],
+                        className="panel",
                     ),
-                    _graph("calibration", calibration_figure(s.calibration)),
-                    _graph("ablation", ablation_figure(s.ablation)),
-                    _graph("drift", drift_figure(s.drift)),
                 ],
                 className="row",
             ),
+            html.Div(
+                [
+                    html.Div(
+                        [
+                            _graph(
+                                "calibration",
+                                calibration_figure(
+                                    [(p.alpha, p.realised, p.lo, p.hi) for p in s.calibration]
+                                ),
+                            ),
+                            _groups(s),
+                        ],
+                        className="panel",
+                    ),
+                    dcc.Loading(html.Div(id="model-drift", className="panel")),
+                ],
+                className="row",
+            ),
+            dcc.Store(id="model-version-key", data=s.version),
         ]
     )
 
 
-def _graph(kind: str, fig) -> html.Div:
-    return html.Div(
-        dcc.Graph(id={"type": "model", "kind": kind}, figure=fig, config=GRAPH_CONFIG),
-        className="panel",
+def _graph(kind: str, fig) -> dcc.Graph:
+    return dcc.Graph(
+        id={"type": "model", "kind": kind},
+        figure=fig,
+        config=GRAPH_CONFIG,
+        className=f"model-graph model-{kind}",
     )
 
 
 def _facts(s: ModelSummary) -> html.Dl:
-    items = [("Created", s.created), ("Trained on", s.data), ("Versions", ", ".join(s.versions))]
+    created = s.created
+    if created.isdigit():
+        created = fmt_ts(int(created))
+    items = [
+        ("Created", created),
+        ("Weights sha256", str(s.manifest.get("weights_sha256", ""))[:16]),
+        ("Parameters", str(s.manifest.get("params", "-"))),
+        ("Windows", ", ".join(f"{k} {v}" for k, v in (s.metrics.get("windows") or {}).items())),
+        ("Versions", ", ".join(s.versions)),
+    ]
     return html.Dl([x for k, v in items for x in (html.Dt(k), html.Dd(v))], className="kv panel")
 
 
-def _metrics(s: ModelSummary) -> html.Div:
-    rows = [html.Tr([html.Th("Figure"), html.Th("Value")])]
-    rows += [html.Tr([html.Td(k), html.Td(v)]) for k, v in s.metrics]
-    return html.Div(
-        [html.H3("Evaluation"), html.Table(rows, className="grid", id="metrics")], className="panel"
+def _row(r: Row) -> html.Tr:
+    status = "" if r.met is None else ("met" if r.met else "NOT met")
+    cls = "abnormal" if r.met is False else ""
+    return html.Tr(
+        [html.Td(r.figure), html.Td(r.value), html.Td(r.target), html.Td(status)], className=cls
     )
+
+
+def _evaluation(s: ModelSummary) -> html.Div:
+    head = html.Tr([html.Th(h) for h in ("Figure", "Value", "Target", "")])
+    rows = [_row(r) for r in s.rows] or [html.Tr(html.Td("No figures.", colSpan=4))]
+    return html.Div(
+        [
+            html.H3(f"Evaluation ({s.source})"),
+            html.Table([head, *rows], className="grid", id="evaluation"),
+        ],
+        className="panel",
+    )
+
+
+def _groups(s: ModelSummary) -> html.Div:
+    if not s.groups:
+        return html.P("No calibration/ in the model directory.", className="note-meta")
+    head = html.Tr(
+        [html.Th(h) for h in ("Group", "Windows", "Uses", "Score for p<0.01", "p<0.001")]
+    )
+    rows = [
+        html.Tr(
+            [
+                html.Td(g.group),
+                html.Td(str(g.count)),
+                html.Td(g.resolves_to),
+                *[html.Td("-" if math.isnan(v) else f"{v:.4g}") for v in g.thresholds.values()],
+            ]
+        )
+        for g in s.groups[:12]
+    ]
+    return html.Div(
+        [
+            html.H3("Conformal reference groups (calibration/)"),
+            html.Table([head, *rows], className="grid", id="calibration-groups"),
+        ]
+    )
+
+
+@callback(
+    Output("model-drift", "children"),
+    Input("model-version-key", "data"),
+    State("model-version-key", "data"),
+)
+def drift_panel(version: str, _v: str) -> list:
+    ctx = current()
+    if ctx.store is None:
+        return [html.H3("Drift"), notice("No store configured (--store): no recent data.")]
+    s = model_summary(ctx.registry_dir)
+    if s is None or s.version != version:
+        return [notice("The active model changed: reload the page.")]
+    ref = ctx.cached(
+        f"drift-ref:{version}",
+        24 * 3600,
+        lambda: dr.reference_from_training(s.model_dir, s.manifest, s.metrics),
+    )
+    score_ref = dr.score_reference(s.model_dir)
+    assets = [a.id for a in ctx.plant.resolved_assets]
+    figures = ctx.cached(
+        f"drift:{version}",
+        DRIFT_TTL_S,
+        lambda: dr.drift(ref, score_ref, ctx.store.reader, assets, time.time_ns()),
+    )
+    values = {k: f.psi for k, f in figures.items() if f.psi is not None}
+    counts = ", ".join(
+        f"{k}: {f.n_recent} recent / {f.n_reference} ref" for k, f in figures.items()
+    )
+    why = []
+    if ref is None:
+        why.append("no input reference: the model directory has no drift_reference.json and its "
+                   "training store is not reachable")  # fmt: skip
+    if score_ref is None:
+        why.append("no score reference: no calibration/ in the model directory")
+    return [
+        _graph("drift", drift_figure(values)),
+        html.P(
+            f"Samples: {counts or 'none'}. " + "; ".join(why),
+            className="note-meta",
+            id="drift-counts",
+        ),
+    ]
