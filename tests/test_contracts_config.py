@@ -88,3 +88,31 @@ def test_config_check_command_accepts_the_example(tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stderr
     assert "6 assets" in run.stdout
+
+
+def test_config_reference_page_is_generated_from_the_current_models() -> None:
+    from plant.config.reference import reference_markdown
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "CONFIG.md").read_text()
+    assert page == reference_markdown(), "run: plantwatch config reference --out docs/CONFIG.md"
+    # every section of the plant file is documented with its keys
+    for key in ("`sample_rate_hz`", "`n_elements`", "`slot_s`", "`max_queued_messages`"):
+        assert key in page, key
+
+
+def test_config_reference_lists_every_field_of_every_section() -> None:
+    from plant.config.plant import PlantConfig
+    from plant.config.reference import _models_in, reference_markdown
+
+    page = reference_markdown()
+    todo, seen = [PlantConfig], set()
+    while todo:
+        model = todo.pop()
+        if model in seen:
+            continue
+        seen.add(model)
+        assert f"## {model.__name__}\n" in page, model.__name__
+        for name, field in model.model_fields.items():
+            assert f"| `{name}` |" in page, f"{model.__name__}.{name}"
+            todo += _models_in(field.annotation)
+    assert len(seen) >= 10  # sections: plant, areas, assets, sensors, broker, store, alarms, ...

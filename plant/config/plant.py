@@ -21,13 +21,13 @@ from plant.config.services import (
 
 
 class PlantInfo(Section):
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200, description="shown on the dashboard")
     site: Id
 
 
 class Area(Section):
     id: Id
-    name: str = ""
+    name: str = Field(default="", description="display name")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -55,16 +55,18 @@ class Asset:
 class PlantConfig(Section):
     """A plant: validated at load, then resolved into a list of :class:`Asset`."""
 
-    plant: PlantInfo
-    areas: tuple[Area, ...] = Field(min_length=1)
-    profiles: tuple[Profile, ...] = ()
-    assets: tuple[AssetConfig, ...] = Field(min_length=1)
-    broker: BrokerConfig = BrokerConfig()
-    store: StoreConfig = StoreConfig()
-    ingest: IngestConfig = IngestConfig()
-    windows: WindowConfig = WindowConfig()
-    simulation: SimulationConfig = SimulationConfig()
-    alarms: AlarmsConfig = AlarmsConfig()
+    plant: PlantInfo = Field(description="the plant's name and site (the topics' first level)")
+    areas: tuple[Area, ...] = Field(min_length=1, description="areas: one operator's span each")
+    profiles: tuple[Profile, ...] = Field(default=(), description="reusable sensor fit-outs")
+    assets: tuple[AssetConfig, ...] = Field(min_length=1, description="the machines")
+    broker: BrokerConfig = Field(default=BrokerConfig(), description="the MQTT broker")
+    store: StoreConfig = Field(default=StoreConfig(), description="the Parquet store and WAL")
+    ingest: IngestConfig = Field(default=IngestConfig(), description="plantwatch ingest")
+    windows: WindowConfig = Field(default=WindowConfig(), description="window assembly policy")
+    simulation: SimulationConfig = Field(
+        default=SimulationConfig(), description="the simulated plant (simulate, generate)"
+    )
+    alarms: AlarmsConfig = Field(default=AlarmsConfig(), description="alarm engine, API, notify")
 
     @model_validator(mode="after")
     def _references(self) -> Self:
