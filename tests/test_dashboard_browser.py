@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -223,6 +224,21 @@ def test_operator_sees_the_fault_opens_its_alarm_and_acknowledges_it(
     journal = scenario.engine.get_alarm(scenario.alarm_id)["journal"]
     assert any(e["action"] == "acknowledge" and e["who"] == OPERATOR[0] for e in journal)
     shot(page, "alarm-acknowledged")
+
+    # shelve for 1 h with a reason, then comment: each through the API, journaled as op.anna
+    page.fill("#detail-text", "bearing change planned on night shift")
+    t_shelve = time.time_ns()
+    page.click('button:has-text("Shelve")')
+    expect(state).to_have_attribute("data-state", "shelved", timeout=TIMEOUT_MS)
+    expect(page.locator("#alarm-facts")).to_contain_text("Shelved until")
+    page.fill("#detail-text", "spare bearing ordered")
+    page.click('button:has-text("Comment")')
+    expect(page.locator("#journal")).to_contain_text("spare bearing ordered", timeout=TIMEOUT_MS)
+    served = scenario.engine.get_alarm(scenario.alarm_id)
+    until = served["shelved_until_ns"]
+    assert abs(until - t_shelve - 3600 * 10**9) < 60 * 10**9  # expires in 1 h
+    mine = [(e["action"], e["who"]) for e in served["journal"]]
+    assert ("shelve", OPERATOR[0]) in mine and ("comment", OPERATOR[0]) in mine
 
     # asset page: health trend with the alarm marked, evidence per modality
     page.goto(f"{base}/asset/{scenario.asset}")
