@@ -29,6 +29,7 @@ from ingest.batch import BatchWriter, StoreUnavailableError
 from ingest.consumer import Consumer, Message
 from ingest.metrics import MetricsServer, write_snapshot
 from ingest.store.checkpoint import BackgroundFlusher
+from ingest.store.maintenance import StoreUpkeep
 from plant import topics
 from plant.config import PlantConfig
 from plant.mqtt import BrokerUrl
@@ -74,10 +75,12 @@ class IngestService:
         )
         self.snapshot_path = self.root / "_ingest" / f"metrics-{worker}.json"
         self.flusher = BackgroundFlusher(self.writer.wal, self.root, interval_s=flush_interval_s)
+        self.upkeep = StoreUpkeep(self.root, plant.store)  # compaction and retention
 
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop`` is set; then write what is in hand and disconnect."""
         self.flusher.start()
+        self.upkeep.start()
         next_snapshot = next_flush = 0.0
         next_prune = time.monotonic() + PRUNE_EVERY_S
         try:
@@ -98,6 +101,7 @@ class IngestService:
                     next_prune = now + PRUNE_EVERY_S
         finally:
             self.consumer.stop()
+            self.upkeep.stop()
             self._stop_flusher()
             self._publish_metrics()
             self._flush_dead_letters()

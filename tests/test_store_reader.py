@@ -145,3 +145,63 @@ def test_retention_drops_old_raw_partitions_and_keeps_scalars(tmp_path) -> None:
     assert budget.raw_bytes_kept <= size * 0.6
     left = [(r.header.ts_ns - T0) // day for r in reader.readings("vibration")]
     assert left == [8, 9] and reader.readings(Modality.CAMERA)[0].header.seq == 8
+
+
+def test_upkeep_compacts_and_applies_retention_once_per_store_across_processes(tmp_path) -> None:
+    import fcntl
+    import time
+
+    from ingest.store.maintenance import UPKEEP_LOCK, StoreUpkeep, run_upkeep
+
+    day = 24 * H
+    rs = _thermal(assets=4, steps=40)
+    for k in range(4):  # four small files in one partition
+        with StoreWriter(tmp_path) as w:
+            w.write(rs[k * 40 : (k + 1) * 40])
+    with StoreWriter(tmp_path) as w:
+        w.write([_vib("P-1", T0 - 40 * day, 1, n=1024), _vib("P-1", T0, 2, n=1024)])
+    config = StoreConfig(raw_retention_days=30, upkeep_interval_s=0.2)
+    # another worker holds the lock: this one skips, touching nothing
+    lock_path = tmp_path / UPKEEP_LOCK
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as other:
+        fcntl.flock(other.fileno(), fcntl.LOCK_EX)
+        assert run_upkeep(tmp_path, config, T0 + H) is None
+    assert len(list((tmp_path / "readings" / "modality=thermal").rglob("*.parquet"))) == 4
+    # the service's thread does it on its interval
+    upkeep = StoreUpkeep(tmp_path, config, clock_ns=lambda: T0 + H).start()
+    deadline = time.monotonic() + 30
+    while upkeep.runs == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    upkeep.stop()
+    assert upkeep.runs >= 1 and upkeep.errors == 0 and upkeep.last is not None
+    thermal_files = list((tmp_path / "readings" / "modality=thermal").rglob("*.parquet"))
+    assert len(thermal_files) == 1
+    reader = StoreReader(tmp_path)
+    assert len(reader.readings("thermal")) == len(rs)
+    assert [r.header.seq for r in reader.readings("vibration")] == [2]  # 40 days old: gone
+
+
+def test_a_reader_racing_compaction_always_sees_every_row(tmp_path) -> None:
+    import threading
+
+    rs = _thermal(assets=5, steps=30)
+    stop = threading.Event()
+    counts: list[int] = []
+
+    def read_forever() -> None:
+        reader = StoreReader(tmp_path)
+        while not stop.is_set():
+            counts.append(reader.read("thermal", include_wal=False).num_rows)
+
+    for round_ in range(6):
+        for k in range(5):
+            with StoreWriter(tmp_path) as w:
+                w.write(rs[k * 30 : (k + 1) * 30])
+        if round_ == 0:
+            t = threading.Thread(target=read_forever)
+            t.start()
+        compact(tmp_path)
+    stop.set()
+    t.join()
+    assert counts and set(counts) == {len(rs)}  # duplicates are dropped, nothing ever missing

@@ -15,9 +15,13 @@ and dead letters are kept.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import logging
 import re
 import shutil
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -190,3 +194,76 @@ def _delete(path: Path, size: int, root: Path, report: RetentionReport) -> None:
     report.partitions_deleted.append(path.relative_to(root).as_posix())
     report.bytes_deleted += size
     log.info("retention: deleted %s (%d bytes)", path, size)
+
+
+UPKEEP_LOCK = "_ingest/upkeep.lock"
+
+
+@dataclasses.dataclass(slots=True)
+class UpkeepReport:
+    compaction: CompactionReport
+    retention: RetentionReport
+
+
+def run_upkeep(
+    root: str | Path, config: StoreConfig, now_ns: int | None = None
+) -> UpkeepReport | None:
+    """Compact, then apply retention, if no other process is doing it (a file lock in the
+    store: several ingest workers share one store). None when another holds the lock."""
+    root = Path(root)
+    lock_path = root / UPKEEP_LOCK
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as lock:
+        try:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("store upkeep: another process is at it; skipped")
+            return None
+        try:
+            compaction = compact(root, target_bytes=int(config.compact_target_mb * (1 << 20)))
+            retention = apply_retention(root, now_ns or time.time_ns(), config)
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+    return UpkeepReport(compaction, retention)
+
+
+class StoreUpkeep:
+    """A thread running :func:`run_upkeep` every ``config.upkeep_interval_s`` (first run after
+    one interval). Failures are logged and counted, never fatal: upkeep is not on the path that
+    makes readings durable."""
+
+    def __init__(
+        self,
+        root: str | Path,
+        config: StoreConfig,
+        *,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.root, self.config, self.clock_ns = Path(root), config, clock_ns
+        self.runs = 0
+        self.errors = 0
+        self.last: UpkeepReport | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="store-upkeep", daemon=True)
+
+    def start(self) -> StoreUpkeep:
+        if self.config.upkeep_interval_s > 0:
+            self._thread.start()
+        return self
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.config.upkeep_interval_s):
+            try:
+                report = run_upkeep(self.root, self.config, self.clock_ns())
+            except Exception:
+                self.errors += 1
+                log.exception("store upkeep failed; retrying next interval")
+                continue
+            if report is not None:
+                self.runs += 1
+                self.last = report

@@ -49,6 +49,9 @@ def _assets(asset: AssetFilter) -> set[str] | None:
     return {asset} if isinstance(asset, str) else set(asset)
 
 
+READ_ATTEMPTS = 5  # listings tried when store upkeep removes a file under a reader
+
+
 def _files(base: Path, start_ns: int | None, end_ns: int | None) -> list[str]:
     """Parquet files under ``base`` whose partition can hold times in [start_ns, end_ns]."""
     out = []
@@ -79,11 +82,21 @@ def _filter(
 def _read_parquet(
     base: Path, schema: pa.Schema, time_col: str, start_ns, end_ns, assets, columns=None
 ) -> pa.Table:
-    files = _files(base, start_ns, end_ns)
-    if not files:
-        return schema.empty_table() if columns is None else schema.empty_table().select(columns)
-    dataset = ds.dataset(files, schema=schema, format="parquet")
-    return dataset.to_table(columns=columns, filter=_filter(time_col, start_ns, end_ns, assets))
+    for attempt in range(READ_ATTEMPTS):
+        files = _files(base, start_ns, end_ns)
+        if not files:
+            empty = schema.empty_table()
+            return empty if columns is None else empty.select(columns)
+        try:
+            dataset = ds.dataset(files, schema=schema, format="parquet")
+            expr = _filter(time_col, start_ns, end_ns, assets)
+            return dataset.to_table(columns=columns, filter=expr)
+        except FileNotFoundError:
+            # compaction or retention replaced a file between listing and reading: the rows
+            # are in the new file (compaction publishes it before deleting), so list again
+            if attempt == READ_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _plain(table: pa.Table, keys: Sequence[str]) -> pa.Table:

@@ -22,6 +22,14 @@ class StoreConfig(Section):
     path: str = Field(default="data/store", description="local path or pyarrow filesystem URI")
     raw_retention_days: float = Field(default=30.0, gt=0, description="waveforms and images")
     raw_budget_gb: float | None = Field(default=None, gt=0, description="disk budget for raw data")
+    upkeep_interval_s: float = Field(
+        default=3600.0,
+        ge=0,
+        description="ingest compacts small files and applies retention this often (0: never)",
+    )
+    compact_target_mb: float = Field(
+        default=256.0, gt=0, le=16_384, description="size compaction merges small files into"
+    )
 
 
 class WindowConfig(Section):
