@@ -51,6 +51,7 @@ class LiveScorer:
         self.warm_s = self.scorer.warm() if warm else 0.0
         self._encoded: dict[str, np.ndarray] = {}  # asset -> (4,) presence held in the cache
         self._explainer: Any = None
+        self.unscorable = 0
         log.info(
             "model %s loaded in %.1f s (%d assets, buckets %s compiled in %.1f s)",
             self.version,
@@ -72,13 +73,17 @@ class LiveScorer:
         return len(ws)
 
     def score(self, windows: Sequence[Window], scored_ns: int | None = None) -> list[HealthEvent]:
-        """One health event per window, in the windows' order."""
+        """One health event per window, in the windows' order (none for an unknown asset or a
+        window whose score is not finite, counted in ``unscorable``)."""
         out: list[HealthEvent | None] = [None] * len(windows)
         known = [(i, w) for i, w in enumerate(windows) if w.asset in self.assets]
+        if known and hasattr(self.scorer, "observe"):  # per-asset normal baselines (MQ)
+            self.scorer.observe([w for _, w in known])
         for part in rounds(known):
-            for i, ev in zip([i for i, _ in part], self._score_round([w for _, w in part]),
-                             strict=True):  # fmt: skip
-                out[i] = ev
+            index = {(w.asset, w.ts_ns, w.trigger): i for i, w in part}
+            for ev in self._score_round([w for _, w in part]):
+                trig = None if ev.trigger is None else MODEL_MODALITIES[NAMES.index(ev.trigger)]
+                out[index[(ev.asset, ev.ts_ns, trig)]] = ev
         stamp = time.time_ns() if scored_ns is None else scored_ns
         return [ev if ev.scored_ns else _with(ev, scored_ns=stamp) for ev in out if ev is not None]
 
@@ -130,6 +135,13 @@ class LiveScorer:
             groups = ["uncalibrated"] * len(ws)
         events = []
         for i, w in enumerate(ws):
+            if not (math.isfinite(float(scores[i])) and math.isfinite(float(fault_p[i]))):
+                self.unscorable += 1  # e.g. thermal before any process context: NaN inputs
+                if self.unscorable in (1, 100, 10_000):
+                    log.warning("%d windows could not be scored (non-finite score), e.g. %s "
+                                "at %d; no health event for them", self.unscorable, w.asset,
+                                w.ts_ns)  # fmt: skip
+                continue
             present = {n: bool(masks[i, j]) for j, n in enumerate(NAMES)}
             stale = {
                 m.value: round(float(s), 3)
@@ -154,6 +166,12 @@ class LiveScorer:
             )
         return events
 
+    def reset_baseline(self, asset: str, _ts_ns: int = 0) -> None:
+        """Maintenance ended: the asset's normal-behaviour baseline starts again."""
+        baselines = getattr(self.scorer, "baselines", None)
+        if baselines is not None:
+            baselines.reset(asset)
+
     # ------------------------------------------------------------------------ explanation
 
     def explain(self, window: Window) -> dict[str, Any]:
@@ -169,7 +187,7 @@ class LiveScorer:
         return self._explainer.explain(
             window,
             asset_type=window.asset_type,
-            bearing=asset.bearing if asset is not None else None,
+            bearing=asset.config.bearing if asset is not None else None,
             shaft_hz=shaft_hz,
         )
 

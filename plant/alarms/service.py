@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 
@@ -38,6 +39,7 @@ class AlarmService:
         clock: Callable[[], int] = time.time_ns,
         tick_s: float = 5.0,
         serve_api: bool = True,
+        explain: Callable[[str], dict[str, Any] | None] | None = None,
     ) -> None:
         settings = config.alarms
         if mqtt_client is None:  # no broker: keep the non-MQTT routes
@@ -49,9 +51,8 @@ class AlarmService:
         )
         self.users = UserStore(settings.users_path)
         self.generated_admin_password = ensure_admin(self.users, env.get(ADMIN_PASSWORD_ENV))
-        self.server = (
-            ApiServer(create_app(self.engine, self.users), settings.api) if serve_api else None
-        )
+        app = create_app(self.engine, self.users, explain=explain) if serve_api else None
+        self.server = ApiServer(app, settings.api) if app is not None else None
         self._client = mqtt_client
         self._watch = settings.watch_components if mqtt_client is not None else ()
         self._tick_s = tick_s

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
@@ -40,9 +41,12 @@ def create_app(
     users: UserStore,
     settings: ApiConfig | None = None,
     throttle: LoginThrottle | None = None,
+    explain: Callable[[str], dict[str, Any] | None] | None = None,
 ) -> Flask:
-    """The WSGI app serving the alarm API under /api/v1 (and /healthz)."""
-    ctx = Context(engine, users, settings or engine.settings.api, throttle or LoginThrottle())
+    """The WSGI app serving the alarm API under /api/v1 (and /healthz). ``explain``: the
+    scorer's on-request explanation (``GET /api/v1/assets/{asset}/explanation``)."""
+    settings = settings or engine.settings.api
+    ctx = Context(engine, users, settings, throttle or LoginThrottle(), explain)
     app = Flask("plantwatch.alarms", static_folder=None)  # nothing served unauthenticated
     app.json.sort_keys = False  # type: ignore[attr-defined]
     for route in ROUTES:

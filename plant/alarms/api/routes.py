@@ -35,6 +35,8 @@ class Context:
     users: UserStore
     settings: ApiConfig
     throttle: LoginThrottle = dataclasses.field(default_factory=LoginThrottle)
+    # the scorer's on-request explanation of an asset's latest window (plantwatch serve)
+    explain: Callable[[str], dict[str, Any] | None] | None = None
 
     def login(self, username: str, password: str) -> User | None:
         """Check a password, unless the username is throttled after repeated failures."""
@@ -151,6 +153,17 @@ def asset_health(ctx: Context, user: User, asset: str) -> tuple[int, Any]:
     return 200, doc
 
 
+def asset_explanation(ctx: Context, user: User, asset: str) -> tuple[int, Any]:
+    if ctx.explain is None:
+        return 503, {"error": "unavailable", "detail": "no scorer runs with this API"}
+    if ctx.engine.config.asset(asset) is None:
+        return 404, {"error": "not_found", "detail": f"asset {asset} is not in the plant config"}
+    doc = ctx.explain(asset)
+    if doc is None:
+        return 404, {"error": "not_found", "detail": f"no model or no data yet for asset {asset}"}
+    return 200, doc
+
+
 def list_users(ctx: Context, user: User) -> tuple[int, Any]:
     return 200, {
         "users": [{"username": u.username, "role": u.role.value} for u in ctx.users.users()]
@@ -221,6 +234,20 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("GET", f"{PREFIX}/health", all_health, "latest health of every asset", P.VIEW),
     Route("GET", f"{PREFIX}/health/{{asset}}", asset_health, "latest health of one asset", P.VIEW),
+    Route(
+        "GET",
+        f"{PREFIX}/assets/{{asset}}/health",
+        asset_health,
+        "latest health of one asset (as /health/{asset})",
+        P.VIEW,
+    ),
+    Route(
+        "GET",
+        f"{PREFIX}/assets/{{asset}}/explanation",
+        asset_explanation,
+        "the asset's latest window, explained now (Shapley per modality + evidence)",
+        P.VIEW,
+    ),
     Route("GET", f"{PREFIX}/users", list_users, "list users", P.USERS),
     Route("POST", f"{PREFIX}/users", create_user, "create a user", P.USERS, s.UserCreate),
     Route("DELETE", f"{PREFIX}/users/{{username}}", delete_user, "delete a user", P.USERS),
