@@ -266,21 +266,23 @@ class ClassicalBaseline:
 
 
 # --- late / early fusion variants --------------------------------------------------------------
-def variant_config(cfg, fusion: str):
-    """``cfg`` with ``arch.fusion`` replaced (raises ConfigError if the model has no switch)."""
+def variant_config(cfg, fusion: str, epochs: int | None = None):
+    """``cfg`` with ``arch.fusion`` (and optionally ``train.epochs``) replaced."""
     from models.config import ModelConfig
 
     raw = cfg.model_dump(mode="json")
     raw["arch"]["fusion"] = fusion
+    if epochs is not None:
+        raw["train"]["epochs"] = epochs
     return ModelConfig.model_validate(raw)
 
 
-def train_variant(cfg, fusion: str, ds, workdir: Path):
+def train_variant(cfg, fusion: str, ds, workdir: Path, epochs: int | None = None):
     """Train the ``fusion`` variant on ``ds`` with the model's trainer; (graphdef, state, dir)."""
     from flax import nnx
 
     from models.train import train_and_evaluate
 
-    model, _ = train_and_evaluate(variant_config(cfg, fusion), workdir, ds)
+    model, _ = train_and_evaluate(variant_config(cfg, fusion, epochs), workdir, ds)
     graphdef, state = nnx.split(model)
     return graphdef, state, workdir

@@ -306,17 +306,20 @@ def classical_auroc(
     return {"auroc": _num(auroc(y, s)), "fit_windows": len(fit_w), "test_windows": len(test_w)}
 
 
-def variant_auroc(cfg, fusion: str, ds: Dataset, test: Dataset, workdir: Path) -> dict:
+def variant_auroc(
+    cfg, fusion: str, ds: Dataset, test: Dataset, workdir: Path, epochs: int | None = None
+) -> dict:
     from models.baselines import train_variant
     from models.validation import predict
 
     t = time.monotonic()
-    graphdef, state, _ = train_variant(cfg, fusion, ds, workdir)
+    graphdef, state, _ = train_variant(cfg, fusion, ds, workdir, epochs)
     score, _, _ = predict(graphdef, state, test)
     y = test.labels.fault
     return {
         "auroc": _num(auroc(y, score)),
         "train_seconds": time.monotonic() - t,
+        "epochs": epochs or cfg.train.epochs,
         "dir": str(workdir),
     }
 
@@ -332,6 +335,7 @@ def evaluate(
     classical_windows: int = 1500,
     explain_limit: int = 2000,
     baselines_dir: Path | None = None,
+    variant_epochs: int | None = None,
 ) -> dict:
     from ingest.store.reader import StoreReader
     from models.scoring import Scorer
@@ -381,7 +385,7 @@ def evaluate(
     if baselines:
         bdir = Path(baselines_dir or model_dir / "baselines")
         for fusion in ("late", "early"):
-            r = variant_auroc(cfg, fusion, ds, test, bdir / fusion)
+            r = variant_auroc(cfg, fusion, ds, test, bdir / fusion, variant_epochs)
             auroc_all[f"{fusion}_fusion"] = r["auroc"]
             base_detail[f"{fusion}_fusion"] = r
         c = classical_auroc(plant, Path(data), parts["train"], test, classical_windows)

@@ -30,6 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--baselines", action="store_true", help="late/early fusion and classical")
     p.add_argument("--shifted", type=Path, help="store generated with --shift (same plant)")
     p.add_argument("--classical-windows", type=int, default=1500, help="normal windows to fit")
+    p.add_argument(
+        "--variant-epochs", type=int, help="epochs for the late/early variants (default: model's)"
+    )
     p.add_argument("--explain-limit", type=int, default=2000, help="windows explained at most")
     p.add_argument("--log-level", default="INFO")
 
@@ -68,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         shifted=args.shifted,
         classical_windows=args.classical_windows,
         explain_limit=args.explain_limit,
+        variant_epochs=args.variant_epochs,
     )
     text = json.dumps(_clean(doc), indent=1, allow_nan=False)
     args.json.parent.mkdir(parents=True, exist_ok=True)
