@@ -1,0 +1,231 @@
+"""Publish -> health latency, end to end, and the largest plant that keeps up (DESIGN.md section 7).
+
+For each ``--multiply`` M (benchmark plant x M = 200 M assets at the DESIGN rates): Mosquitto on a
+free loopback port, ``plantwatch ingest`` and ``plantwatch serve`` (ingest, scoring and alarms)
+on a fresh store and a registry holding ``--model``, a health subscriber, then
+``plantwatch simulate --templates --multiply M`` in real time (speedup 1) for ``--duration`` plant
+seconds. Latency = arrival of the health event at the subscriber - the window's time (the
+triggering reading's timestamp on the ingest host's clock, the simulator publishing at that
+time), over events after ``--warmup`` s. A plant keeps up when p99 <= 1 s and serve scored every
+window (health events >= 98 % of the model-input readings published). CPU seconds per wall second
+of broker, publisher, ingest and serve are read from /proc/<pid>/stat over the measured span.
+
+    nice -n 10 .venv/bin/python benchmarks/e2e_latency.py --multiply 1 5 10 25 --json FILE
+
+``--model``: a model directory; default /work/main/data/BEST_MODEL's, else required.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from plant.broker.mosquitto import MosquittoBroker, MosquittoSettings
+from plant.config import load_config
+from plant.mqtt import BrokerUrl, connect, make_client
+
+REPO = Path(__file__).resolve().parent.parent
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_s(pid: int) -> float:
+    """utime + stime of a process and its reaped children, seconds (from /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return sum(int(fields[i]) for i in (11, 12, 13, 14)) / TICKS
+
+
+def default_model() -> Path | None:
+    best = REPO / "data" / "BEST_MODEL"
+    return Path(best.read_text().strip()) if best.is_file() else None
+
+
+def registry_with(model: Path, root: Path) -> Path:
+    reg = root / "registry"
+    reg.mkdir()
+    (reg / model.name).symlink_to(model.resolve(), target_is_directory=True)
+    (reg / "ACTIVE").write_text(model.name + "\n")
+    return reg
+
+
+class HealthCollector:
+    def __init__(self, url: str) -> None:
+        self.events: list[tuple[int, int, int]] = []  # (arrival ns, window ts ns, scored ns)
+        broker = BrokerUrl.parse(url)
+        self.client = make_client(broker)
+        self.client.on_message = self._on
+        connect(self.client, broker)
+        self.client.subscribe("plantwatch/v1/health/#", qos=1)
+
+    def _on(self, _c: object, _u: object, msg: object) -> None:
+        now = time.time_ns()
+        doc = json.loads(msg.payload)  # type: ignore[attr-defined]
+        self.events.append((now, doc["ts_ns"], doc["scored_ns"]))
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def wait_log(path: Path, text: str, proc: subprocess.Popen, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if text in path.read_text(errors="replace"):
+            return
+        if proc.poll() is not None:
+            raise RuntimeError(f"{path.name} exited: {path.read_text()[-2000:]}")
+        time.sleep(0.5)
+    raise TimeoutError(f"{text!r} not in {path} after {timeout_s} s")
+
+
+def run_once(args: argparse.Namespace, multiply: int, model: Path) -> dict:
+    tmp = Path(tempfile.mkdtemp(prefix="e2e-"))
+    procs: dict[str, subprocess.Popen] = {}
+    try:
+        port = free_port()
+        broker = MosquittoBroker(MosquittoSettings(port, "127.0.0.1", tmp / "broker"))
+        broker.start()
+        url = f"mqtt://127.0.0.1:{port}"
+        plant = tmp / "plant.toml"
+        text = args.config.read_text() + f'\n[store]\npath = "{tmp / "store"}"\n'
+        text += f'\n[alarms]\njournal_path = "{tmp / "alarms.sqlite"}"\n'
+        text += f'users_path = "{tmp / "users.sqlite"}"\n[alarms.api]\nport = 0\n'
+        plant.write_text(text)
+        reg = registry_with(model, tmp)
+        py = [sys.executable, "-m", "plant.cli"]
+        common = ["--config", str(plant), "--broker", url]
+        if multiply > 1:  # serve and ingest must know the multiplied plant's assets
+            multiplied = load_config(plant).multiplied(multiply)
+            common = ["--config", str(_write_multiplied(multiplied, plant, tmp)), "--broker", url]
+        env = dict(os.environ, PLANTWATCH_ADMIN_PASSWORD="bench admin pw")
+        for name, extra in (("ingest", []), ("serve", ["--registry", str(reg)])):
+            log = (tmp / f"{name}.log").open("w")
+            procs[name] = subprocess.Popen(
+                [*py, name, *common, *extra], cwd=REPO, env=env, stdout=log,
+                stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        wait_log(tmp / "serve.log", "serving:", procs["serve"], 900)
+        health = HealthCollector(url)
+        sim_log = (tmp / "simulate.log").open("w")
+        procs["simulate"] = subprocess.Popen(
+            [*py, "simulate", "--config", str(plant), "--broker", url, "--templates",
+             "--multiply", str(multiply), "--speedup", "1", "--duration", str(args.duration),
+             "--seed", "1"],
+            cwd=REPO, stdout=sim_log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        pids = {"broker": broker.proc.pid, **{k: p.pid for k, p in procs.items()}}
+        time.sleep(args.warmup)
+        cpu0, t0 = {k: cpu_s(p) for k, p in pids.items()}, time.monotonic()
+        warm_ns = time.time_ns()
+        procs["simulate"].wait()
+        span = time.monotonic() - t0
+        cpu1 = {k: cpu_s(p) for k, p in pids.items()}
+        time.sleep(3.0)  # the last windows
+        health.close()
+        published = _published(tmp / "simulate.log")
+        lat = np.array([(a - ts) / 1e9 for a, ts, _ in health.events if a >= warm_ns])
+        scored = np.array([(a - sc) / 1e9 for a, _, sc in health.events if a >= warm_ns])
+        config = load_config(plant).multiplied(multiply)
+        inputs_per_s = sum(
+            1.0 / s.period_s
+            for a in config.resolved_assets
+            for s in a.sensors
+            if s.modality.value != "context"
+        )
+        expected = inputs_per_s * args.duration
+        result = {
+            "assets": len(config.resolved_assets),
+            "multiply": multiply,
+            "duration_s": args.duration,
+            "published_messages": published,
+            "model_input_readings_expected": round(expected),
+            "health_events": len(health.events),
+            "measured_events": int(lat.size),
+            "latency_p50_s": float(np.percentile(lat, 50)) if lat.size else None,
+            "latency_p99_s": float(np.percentile(lat, 99)) if lat.size else None,
+            "latency_max_s": float(lat.max()) if lat.size else None,
+            "health_delivery_p50_s": float(np.percentile(scored, 50)) if scored.size else None,
+            "cpu_cores": {k: round((cpu1[k] - cpu0[k]) / span, 3) for k in pids},
+        }
+        result["keeps_up"] = bool(
+            lat.size and result["latency_p99_s"] <= 1.0 and len(health.events) >= 0.98 * expected
+        )
+        return result
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        with contextlib.suppress(Exception):
+            broker.stop()
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print(f"kept {tmp}", file=sys.stderr)
+
+
+def _write_multiplied(config: object, plant: Path, tmp: Path) -> Path:
+    """serve/ingest read a TOML: the multiplied plant is the same file with the counts scaled."""
+    text = plant.read_text()
+    factor = len(config.resolved_assets) // len(load_config(plant).resolved_assets)  # type: ignore[attr-defined]
+    scaled = re.sub(r"^count = (\d+)", lambda m: f"count = {int(m.group(1)) * factor}", text,
+                    flags=re.M)  # fmt: skip
+    out = tmp / "plant-multiplied.toml"
+    out.write_text(scaled)
+    return out
+
+
+def _published(log: Path) -> int:
+    found = re.findall(r"published (\d+) messages in all", log.read_text())
+    return int(found[-1]) if found else -1
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--config", type=Path, default=REPO / "configs" / "benchmark.toml")
+    p.add_argument("--model", type=Path, default=None)
+    p.add_argument("--multiply", type=int, nargs="+", default=[1])
+    p.add_argument("--duration", type=float, default=90.0, help="plant (= wall) seconds")
+    p.add_argument("--warmup", type=float, default=20.0, help="seconds not measured")
+    p.add_argument("--json", type=Path)
+    p.add_argument("--keep", action="store_true", help="keep the temp dirs (logs)")
+    args = p.parse_args()
+    model = args.model or default_model()
+    if model is None:
+        p.error("no --model and no data/BEST_MODEL")
+    results = {"model": str(model), "runs": []}
+    for m in args.multiply:
+        r = run_once(args, m, model)
+        print(json.dumps(r), flush=True)
+        results["runs"].append(r)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
