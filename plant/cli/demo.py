@@ -59,7 +59,7 @@ def accepts(command: str, option: str) -> bool:
     return option in parser._option_string_actions
 
 
-def pick_port(preferred: int) -> int:
+def pick_port(preferred: int, what: str = "the broker") -> int:
     """``preferred`` if nothing listens there on loopback, else a free port."""
     with socket.socket() as s:
         if s.connect_ex(("127.0.0.1", preferred)) != 0:
@@ -67,7 +67,7 @@ def pick_port(preferred: int) -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    log.warning("port %d is taken: the broker gets port %d", preferred, port)
+    log.warning("port %d is taken: %s gets port %d", preferred, what, port)
     return port
 
 
@@ -162,13 +162,20 @@ class Demo:
         self.first_model(shared)
         if self.stop.is_set():
             return
+        api_url = None
         if available("serve"):
-            self.spawn("serve", "serve", command_args("serve", shared))
+            api_port = pick_port(8051, "the alarm API")
+            api_url = f"http://127.0.0.1:{api_port}"
+            serve = shared | {"--api-port": str(api_port)}
+            self.spawn("serve", "serve", command_args("serve", serve))
+            log.info("alarm API: %s/api/v1 (serve's log has the admin password)", api_url)
         else:
             log.warning("`plantwatch serve` is not here yet: no scoring or alarms")
         if available("dashboard"):
             port = str(self.args.dashboard_port)
             ui = shared | {"--port": port, "--secret-file": str(self.data / "dashboard-secret")}
+            if api_url is not None:
+                ui["--api"] = api_url
             self.spawn("dashboard", "dashboard", command_args("dashboard", ui))
             log.info("dashboard: http://127.0.0.1:%s", port)
         sim = ["--seed", str(self.args.seed), "--speedup", str(self.args.speedup)]
