@@ -7,10 +7,11 @@ from pathlib import Path
 import dash
 from dash import dcc, html
 
-from dashboard import auth
+from dashboard import auth, overview_doc
 from dashboard.context import CONFIG_KEY, DashboardContext
 
 HERE = Path(__file__).resolve().parent
+dash.hooks.index()(overview_doc.static_overview)  # Dash hooks are global: registered once
 
 
 def create_app(ctx: DashboardContext, secret: bytes, *, secure_cookies: bool = False) -> dash.Dash:
@@ -25,6 +26,7 @@ def create_app(ctx: DashboardContext, secret: bytes, *, secure_cookies: bool = F
         suppress_callback_exceptions=True,
         compress=False,
     )
+    app.index_string = overview_doc.INDEX  # a marker where the first paint of / goes
     app.server.config[CONFIG_KEY] = ctx
     auth.install(app.server, secret, secure_cookies=secure_cookies)
     app.layout = shell(ctx.plant.plant.name)

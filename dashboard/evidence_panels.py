@@ -150,7 +150,7 @@ def thermal_panel(
     why = (
         ""
         if expected is not None
-        else ("Expected temperature not shown: no active model in the registry.")
+        else "Expected temperature not shown: no readable active model in the registry."
     )
     residual = _residual_graph(asset, t, expected, insight, expl)
     body = [html.P(why, className="note-meta"), *graphs]

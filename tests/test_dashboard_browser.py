@@ -8,7 +8,9 @@ of every page goes to tests/artifacts/ (git-ignored).
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import signal
 import socket
 import subprocess
@@ -166,6 +168,32 @@ def test_callbacks_need_the_sessions_csrf_token(dashboard, browser):
         base + "/_dash-update-component", data=body, headers={"X-CSRFToken": token}
     )
     assert ok.status == 200 and "asset-grid" in ok.text()
+    ctx.close()
+
+
+TILE = re.compile(r'<a class="([^"]*)" href="([^"]*)" title="([^"]*)">([^<]*)</a>')
+
+
+def test_first_paint_of_the_overview_is_the_live_grid_as_html(dashboard, browser):
+    """The index of / carries the grid as HTML (for the first paint); Dash's live grid, drawn
+    from the same document, replaces it tile for tile; nothing of it without a login."""
+    base, _ = dashboard
+    with urllib.request.urlopen(base + "/") as r:
+        assert r.url.startswith(base + "/login") and b"overview-static" not in r.read()
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    login(page, base)
+    page.wait_for_selector("#asset-grid .tile", timeout=TIMEOUT_MS)
+    expect(page.locator("#overview-static")).to_have_count(0)  # gone once the live grid is in
+    live = page.eval_on_selector_all(
+        "#asset-grid a.tile", "els => els.map(e => [e.className, e.getAttribute('href'), e.title,"
+        " e.textContent])"
+    )  # fmt: skip
+    index = ctx.request.get(base + "/").text()
+    static = [[html.unescape(x) for x in m] for m in TILE.findall(index)]
+    assert len(live) == 6 and static == live
+    assert "overview-static" not in ctx.request.get(base + "/?first_paint=0").text()
+    assert "overview-static" not in ctx.request.get(base + "/alarms").text()
     ctx.close()
 
 

@@ -306,3 +306,30 @@ def test_conformal_thresholds_match_the_calibrations_p_values(tmp_path):
     rows = {r.figure: r for r in evaluation_rows({"auroc": {"fused": 0.98, "vibration": 0.97},
                                                   "false_alarms_per_asset_day": 0.02})}  # fmt: skip
     assert rows["AUROC fused"].met is False and rows["false alarms per asset-day"].met is False
+
+
+def test_shared_cache_serves_a_stale_value_while_one_thread_refreshes_it():
+    import threading
+    import time as _time
+
+    from dashboard.context import DashboardContext
+
+    ctx = DashboardContext(None, None, None, None, None)
+    calls: list[int] = []
+    release = threading.Event()
+
+    def compute() -> int:
+        calls.append(1)
+        if len(calls) > 1:
+            release.wait(5)
+        return len(calls)
+
+    assert ctx.cached("k", 0.05, compute, stale_s=10) == 1
+    _time.sleep(0.06)
+    assert ctx.cached("k", 0.05, compute, stale_s=10) == 1  # stale: returned at once
+    assert ctx.cached("k", 0.05, compute, stale_s=10) == 1  # one refresh in flight, not two
+    release.set()
+    deadline = _time.monotonic() + 5
+    while ctx.cached("k", 60, compute) != 2 and _time.monotonic() < deadline:
+        _time.sleep(0.01)
+    assert len(calls) == 2

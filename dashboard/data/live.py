@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from dashboard.data.alarm_views import Alarm, HealthView
 from dashboard.data.alarms_api import AlarmApiClient, ApiError
@@ -16,6 +17,7 @@ from dashboard.data.store import StoreView
 from plant.config import PlantConfig
 
 log = logging.getLogger(__name__)
+_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="overview")
 
 
 def plant_overview(
@@ -26,14 +28,22 @@ def plant_overview(
     health: dict[str, HealthView] = {}
     alarms: list[Alarm] = []
     floods: list[str] = []
+    # the three API calls and the store's figures at once: the page waits for the slowest only
+    calls = {
+        "health": lambda: api.latest_health(token),
+        "alarms": lambda: api.alarms(token, open=True),
+        "counts": lambda: api.counts(token),
+        "stats": (lambda: store.ingest_stats()) if store is not None else (lambda: None),
+    }
+    futures = {k: _POOL.submit(f) for k, f in calls.items()}
     try:
-        health = api.latest_health(token)
-        alarms = api.alarms(token, open=True)
-        floods = api.counts(token).get("flooding", [])
+        health = futures["health"].result()
+        alarms = futures["alarms"].result()
+        floods = futures["counts"].result().get("flooding", [])
     except ApiError as exc:
         log.warning("overview: %s", exc)
         down.append("alarm API")
-    stats = store.ingest_stats() if store is not None else None
+    stats = futures["stats"].result()
     if stats is None:
         down.append("ingest figures (no ingest snapshot in the store)")
     return build_overview(

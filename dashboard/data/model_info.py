@@ -34,6 +34,7 @@ class ModelInsight:
         self.registry_dir = registry_dir
         self._lock = threading.Lock()
         self._loaded: tuple[Path, np.ndarray, np.ndarray] | None = None
+        self._failed: set[Path] = set()  # model directories that could not be loaded (logged)
 
     def _thermal_stats(self) -> tuple[np.ndarray, np.ndarray] | None:
         """(A, P, F) coefficients and (A, P) residual std of the active model, or None."""
@@ -46,8 +47,15 @@ class ModelInsight:
         if path is None:
             return None
         with self._lock:
+            if path in self._failed:
+                return None
             if self._loaded is None or self._loaded[0] != path:
-                model, _cfg, _manifest = load_model(path)
+                try:
+                    model, _cfg, _manifest = load_model(path)
+                except Exception:  # a model this code cannot read: no expected temperature
+                    log.exception("cannot load %s for expected temperatures", path)
+                    self._failed.add(path)
+                    return None
                 stats = model.stats
                 self._loaded = (path, np.asarray(stats.th_coef), np.asarray(stats.th_sigma))
                 log.info("thermal normal-behaviour model of %s loaded", path.name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from dashboard.figures.theme import base_layout, empty_figure
+from dashboard.figures.theme import empty_figure, layout
 
 
 def image_figure(pixels: np.ndarray | None, saliency: np.ndarray | None, title: str) -> go.Figure:
@@ -13,10 +13,10 @@ def image_figure(pixels: np.ndarray | None, saliency: np.ndarray | None, title: 
     if pixels is None:
         return empty_figure(title, "no inspection image in this period", height=300)
     h, w = pixels.shape[:2]
-    fig = go.Figure(go.Image(z=pixels, hoverinfo="skip"))
+    traces = [go.Image(z=pixels, hoverinfo="skip")]
     if saliency is not None:
         sal = _upsample(np.asarray(saliency, dtype=np.float32), h, w)
-        fig.add_trace(
+        traces.append(
             go.Heatmap(
                 z=sal,
                 opacity=0.45,
@@ -27,9 +27,15 @@ def image_figure(pixels: np.ndarray | None, saliency: np.ndarray | None, title: 
                 hoverinfo="skip",
             )
         )
-    fig.update_xaxes(visible=False, range=[-0.5, w - 0.5])
-    fig.update_yaxes(visible=False, range=[h - 0.5, -0.5], scaleanchor="x")
-    return base_layout(fig, title, height=300)
+    return go.Figure(
+        data=traces,
+        layout=layout(
+            title,
+            height=300,
+            xaxis={"visible": False, "range": [-0.5, w - 0.5]},
+            yaxis={"visible": False, "range": [h - 0.5, -0.5], "scaleanchor": "x"},
+        ),
+    )
 
 
 def _upsample(sal: np.ndarray, h: int, w: int) -> np.ndarray:

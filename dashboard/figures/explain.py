@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import plotly.graph_objects as go
 
-from dashboard.figures.theme import ABNORMAL, MUTED, base_layout, empty_figure
+from dashboard.figures.theme import ABNORMAL, MUTED, empty_figure, layout
 
 
 def shapley_figure(
@@ -18,16 +18,14 @@ def shapley_figure(
     items = sorted(explanation.items(), key=lambda kv: kv[1])
     top = max(explanation, key=lambda k: explanation[k])
     colours = [ABNORMAL if k == top and v > 0 else MUTED for k, v in items]
-    fig = go.Figure(
-        go.Bar(
-            x=[v for _, v in items],
-            y=[k for k, _ in items],
-            orientation="h",
-            marker={"color": colours},
-            text=[f"{v:+.3f}" for _, v in items],
-            textposition="outside",
-        )
+    bar = go.Bar(
+        x=[v for _, v in items],
+        y=[k for k, _ in items],
+        orientation="h",
+        marker={"color": colours},
+        text=[f"{v:+.3f}" for _, v in items],
+        textposition="outside",
     )
     axis = "contribution to the anomaly score (Shapley)"
-    fig.update_xaxes(title=f"{axis}; {subtitle}" if subtitle else axis)
-    return base_layout(fig, title, height=240)
+    x_title = f"{axis}; {subtitle}" if subtitle else axis
+    return go.Figure(data=[bar], layout=layout(title, height=240, x_title=x_title))

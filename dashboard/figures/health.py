@@ -10,10 +10,11 @@ from dashboard.data.alarm_views import Alarm
 from dashboard.figures.theme import (
     INK,
     PRIORITY_COLOURS,
-    base_layout,
     date_axis,
     empty_figure,
     iso_time,
+    layout,
+    vline,
 )
 
 
@@ -23,23 +24,23 @@ def health_trend(
     """Health (0 failed .. 100 healthy) over time; each alarm a vertical marker in its colour."""
     if len(ts_ns) == 0:
         return empty_figure(title, "no health scores in this period")
-    fig = go.Figure(
-        go.Scattergl(
-            x=date_axis(ts_ns), y=list(health), mode="lines", line={"color": INK, "width": 1.5}
-        )
+    line = go.Scattergl(
+        x=date_axis(ts_ns), y=list(health), mode="lines", line={"color": INK, "width": 1.5}
     )
+    shapes, notes = [], []
     for alarm in alarms:
         colour = PRIORITY_COLOURS.get(alarm.priority, INK)
-        fig.add_vline(
-            x=iso_time(alarm.raised_ns), line={"color": colour, "width": 2, "dash": "dot"}
-        )
-        fig.add_annotation(
-            x=iso_time(alarm.raised_ns),
-            y=102,
-            text=f"{alarm.priority} {alarm.fault_class}",
-            showarrow=False,
-            font={"color": colour, "size": 10},
-            xanchor="left",
-        )
-    fig.update_yaxes(range=[0, 108], title="health")
-    return base_layout(fig, title)
+        at = iso_time(alarm.raised_ns)
+        shapes.append(vline(at, colour, dash="dot", width=2))
+        notes.append(
+            {
+                "x": at, "y": 102, "text": f"{alarm.priority} {alarm.fault_class}",
+                "showarrow": False, "font": {"color": colour, "size": 10}, "xanchor": "left",
+            }
+        )  # fmt: skip
+    return go.Figure(
+        data=[line],
+        layout=layout(
+            title, y_title="health", yaxis={"range": [0, 108]}, shapes=shapes, annotations=notes
+        ),
+    )

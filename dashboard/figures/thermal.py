@@ -9,10 +9,11 @@ from dashboard.figures.theme import (
     ABNORMAL,
     INK,
     MUTED,
-    base_layout,
     date_axis,
     empty_figure,
     iso_time,
+    layout,
+    vline,
 )
 
 
@@ -30,9 +31,9 @@ def thermal_figure(
     if len(ts_ns) == 0:
         return empty_figure(title, "no temperatures in this period")
     x = date_axis(ts_ns)
-    fig = go.Figure()
+    traces = []
     if expected_c is not None:
-        fig.add_trace(
+        traces.append(
             go.Scattergl(
                 x=x,
                 y=expected_c,
@@ -41,7 +42,7 @@ def thermal_figure(
                 line={"color": MUTED, "width": 1.5, "dash": "dash"},
             )
         )
-    fig.add_trace(
+    traces.append(
         go.Scattergl(
             x=x, y=measured_c, mode="lines", name=channel, line={"color": INK, "width": 1.5}
         )
@@ -49,7 +50,7 @@ def thermal_figure(
     if expected_c is not None and residual_limit_c is not None:
         hot = (measured_c - expected_c) > residual_limit_c
         if hot.any():
-            fig.add_trace(
+            traces.append(
                 go.Scattergl(
                     x=x[hot],
                     y=measured_c[hot],
@@ -58,12 +59,17 @@ def thermal_figure(
                     marker={"color": ABNORMAL, "size": 5},
                 )
             )
-    if at_ns is not None:
-        fig.add_vline(x=iso_time(at_ns), line={"color": INK, "dash": "dot"})
-    fig.update_yaxes(title="°C")
-    fig = base_layout(fig, title)
-    fig.update_layout(showlegend=True, legend={"orientation": "h", "y": -0.25, "x": 0})
-    return fig
+    shapes = [vline(iso_time(at_ns), INK, dash="dot")] if at_ns is not None else []
+    return go.Figure(
+        data=traces,
+        layout=layout(
+            title,
+            y_title="°C",
+            shapes=shapes,
+            showlegend=True,
+            legend={"orientation": "h", "y": -0.25, "x": 0},
+        ),
+    )
 
 
 def residual_figure(
@@ -78,7 +84,6 @@ def residual_figure(
     the bars are in colour, their opacity the weight's share of the largest."""
     if len(ts_ns) == 0:
         return empty_figure(title, "no thermal residual in this period")
-    x = date_axis(ts_ns)
     res = np.asarray(residual_c, dtype=np.float64)
     if weight is not None and np.any(np.asarray(weight) > 0):
         w = np.clip(np.asarray(weight, dtype=np.float64), 0.0, None)
@@ -86,8 +91,16 @@ def residual_figure(
         colours = [f"rgba(192,0,0,{0.25 + 0.75 * s:.2f})" if s > 0.05 else MUTED for s in share]
     else:
         colours = [MUTED] * len(res)
-    fig = go.Figure(go.Bar(x=x, y=res, marker={"color": colours, "line": {"width": 0}}))
+    bar = go.Bar(x=date_axis(ts_ns), y=res, marker={"color": colours, "line": {"width": 0}})
+    shapes = []
     if residual_limit_c is not None:
-        fig.add_hline(y=residual_limit_c, line={"color": INK, "dash": "dot", "width": 1})
-    fig.update_yaxes(title="°C above expected")
-    return base_layout(fig, title, height=200)
+        shapes.append(
+            {
+                "type": "line", "xref": "paper", "yref": "y", "x0": 0, "x1": 1,
+                "y0": residual_limit_c, "y1": residual_limit_c,
+                "line": {"color": INK, "dash": "dot", "width": 1},
+            }
+        )  # fmt: skip
+    return go.Figure(
+        data=[bar], layout=layout(title, height=200, y_title="°C above expected", shapes=shapes)
+    )

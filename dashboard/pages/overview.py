@@ -6,29 +6,18 @@ import dash
 from dash import ClientsideFunction, Input, Output, callback, clientside_callback, dcc, html
 
 from dashboard.components import fmt_age, notice
-from dashboard.context import current, current_user
-from dashboard.data.live import plant_overview
-from dashboard.data.overview import Overview, Tile
+from dashboard.context import current
+from dashboard.data.overview import Overview
+from dashboard.overview_doc import grid_document, overview
 
 dash.register_page(__name__, path="/", title="plantwatch: overview", order=0)
-
-CACHE_TTL_S = 1.0
-
-
-def _overview() -> Overview | None:
-    ctx, user = current(), current_user()
-    if user is None:
-        return None
-    return ctx.cached(
-        "overview", CACHE_TTL_S, lambda: plant_overview(ctx.plant, ctx.api, ctx.store, user.token)
-    )
 
 
 def layout(**_query: str) -> html.Div:
     ctx = current()
     return html.Div(
         [
-            html.Div(body(_overview()), id="overview-body"),
+            html.Div(body(overview()), id="overview-body"),
             dcc.Interval(id="overview-tick", interval=int(ctx.refresh_s * 1000)),
         ]
     )
@@ -40,7 +29,7 @@ def layout(**_query: str) -> html.Div:
     prevent_initial_call=True,
 )
 def refresh(_n: int) -> list:
-    return body(_overview())
+    return body(overview())
 
 
 def body(ov: Overview | None) -> list:
@@ -91,34 +80,11 @@ def _strip_item(label: str, value: str, abnormal: bool) -> html.Span:
     )
 
 
-def _tile(t: Tile) -> list[str]:
-    health = "--" if t.health is None else f"{t.health:.0f}"
-    tip = f"{t.asset}: health {health}" + (f", alarm {t.priority}" if t.priority else "")
-    if t.silent:
-        tip += ", silent: " + "/".join(t.silent)
-    return [t.asset, health, t.status, tip]
-
-
-def grid_document(ov: Overview) -> dict:
-    """The grid as plain data; assets/grid.js turns it into tiles in one pass."""
-    return {
-        "areas": [
-            {
-                "name": b.name,
-                "n": len(b.tiles),
-                "abnormal": b.abnormal,
-                "tiles": [_tile(t) for t in b.tiles],
-            }
-            for b in ov.areas
-        ]
-    }
-
-
 def _grid(ov: Overview) -> html.Div:
     return html.Div(
         [
             dcc.Store(id="grid-data", data=grid_document(ov)),
-            html.Div(id="asset-grid", **{"data-assets": str(ov.n_assets)}),
+            html.Div(id="asset-grid", className="asset-grid", **{"data-assets": str(ov.n_assets)}),
         ]
     )
 
