@@ -95,7 +95,7 @@ class AlarmApiClient:
         try:
             doc = self._call("GET", path, token)
         except ApiError as exc:
-            if exc.status in (404, 405, 501):
+            if exc.status in (404, 405, 501, 503):  # none yet, no such route, no scorer
                 return None
             raise
         if not isinstance(doc, dict) or not doc:
