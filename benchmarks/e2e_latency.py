@@ -119,7 +119,9 @@ def run_once(args: argparse.Namespace, multiply: int, model: Path) -> dict:
             multiplied = load_config(plant).multiplied(multiply)
             common = ["--config", str(_write_multiplied(multiplied, plant, tmp)), "--broker", url]
         env = dict(os.environ, PLANTWATCH_ADMIN_PASSWORD="bench admin pw")
-        for name, extra in (("ingest", []), ("serve", ["--registry", str(reg)])):
+        xla = Path(tempfile.gettempdir()) / "plantwatch-e2e-xla"  # compiled once, reused
+        serve_args = ["--registry", str(reg), "--xla-cache", str(xla)]
+        for name, extra in (("ingest", []), ("serve", serve_args)):
             log = (tmp / f"{name}.log").open("w")
             procs[name] = subprocess.Popen(
                 [*py, name, *common, *extra], cwd=REPO, env=env, stdout=log,

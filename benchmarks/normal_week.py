@@ -71,6 +71,11 @@ def main() -> int:
         if not best.is_file():
             p.error("no --model and no data/BEST_MODEL")
         model = Path(best.read_text().strip())
+    import jax
+
+    jax.config.update(  # compiled once, reused by the next run
+        "jax_compilation_cache_dir", str(Path(tempfile.gettempdir()) / "plantwatch-e2e-xla")
+    )
     config = normal_plant(args.config)
     chosen = [a.id for a in config.resolved_assets][: args.assets]
     raw = config.model_dump(mode="json")

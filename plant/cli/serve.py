@@ -38,6 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--api-port", type=int, default=None, help="alarm API port (default: config)")
     p.add_argument("--no-rebuild", action="store_true", help="do not rebuild windows from store")
+    p.add_argument(
+        "--xla-cache", type=Path, default=None, help="compiled-code cache (<registry>/.cache/xla)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     if args.api_port is not None:
         api = config.alarms.api.model_copy(update={"port": args.api_port})
         config = config.model_copy(update={"alarms": config.alarms.model_copy(update={"api": api})})
-    cache = args.registry / ".cache" / "xla"
+    cache = args.xla_cache or args.registry / ".cache" / "xla"
     import jax
 
     jax.config.update("jax_compilation_cache_dir", str(cache))  # restarts compile in seconds
