@@ -93,6 +93,7 @@ class Scenario:
     engine: AlarmEngine
     users: UserStore
     _server: object
+    explain: object = None  # serve's on-request explanation: asset -> document
 
     def stop(self) -> None:
         self._server.shutdown()
@@ -159,6 +160,27 @@ def _explanations(config, store: Path, episodes, events: list[HealthEvent]) -> d
     return out
 
 
+def _on_request_explainer(config, store: Path, episodes, now_ns: int):
+    """What ``plantwatch serve`` hands its API for GET /assets/{asset}/explanation: the asset's
+    latest window explained now (here by the stand-in, at the scenario's "now")."""
+    explainer = GroundTruthExplainer(episodes)
+
+    def explain(asset_id: str) -> dict | None:
+        asset = config.asset(asset_id)
+        (w,) = windows_at(config, StoreReader(store), asset_id, [now_ns])
+        if w is None:
+            return None
+        shaft = w.context.shaft_speed_hz if w.context is not None else None
+        doc = explainer.explain(
+            w, asset_type=w.asset_type, bearing=asset.config.bearing, shaft_hz=shaft
+        )
+        present = {m.value: p for m, p in w.present.items()}
+        return {"asset": asset_id, "ts_ns": w.ts_ns, "model_version": "test",
+                "present": present, "explanation": doc}  # fmt: skip
+
+    return explain
+
+
 def _health_events(config, episodes, t0: int, t1: int) -> list[HealthEvent]:
     """Ground truth standing in for the scorer: health 100*(1-severity), p-value from severity."""
     out = []
@@ -215,7 +237,8 @@ def build(tmp: Path) -> Scenario:
     users = UserStore(config.alarms.users_path)
     users.create_user(*OPERATOR, Role.OPERATOR)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access line per API call
-    server = make_server("127.0.0.1", 0, create_app(engine, users), threaded=True)
+    explain = _on_request_explainer(config, store, episodes, now)
+    server = make_server("127.0.0.1", 0, create_app(engine, users, explain=explain), threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return Scenario(
         tmp,
@@ -229,6 +252,7 @@ def build(tmp: Path) -> Scenario:
         engine,
         users,
         server,
+        explain,
     )
 
 
