@@ -84,6 +84,9 @@ class TrainConfig(Section):
         default=True, description="sample fault windows evenly by episode, half of each batch"
     )
     patience: int = Field(default=4, ge=1, description="early stop: epochs without improvement")
+    fast_compile: Literal["auto", "on", "off"] = Field(
+        default="auto", description="cheap XLA passes (auto: under 4,096 training windows)"
+    )
 
 
 class ModelConfig(Section):

@@ -45,9 +45,13 @@ def _windows(
 
 
 def cache_key(data: Path, plant: PlantConfig, cfg: ModelConfig) -> str:
+    """Store path, what shapes the windows (assets and window settings) and input settings;
+    other plant sections (broker, store upkeep, ...) do not change the windows."""
     h = hashlib.sha256()
     h.update(str(Path(data).resolve()).encode())
-    h.update(plant.model_dump_json().encode())
+    h.update(plant.windows.model_dump_json().encode())
+    for a in plant.resolved_assets:
+        h.update(f"{a.id}:{a.config.type}:{len(a.sensors)}".encode())
     h.update(cfg.inputs.model_dump_json().encode())
     h.update(f"{cfg.train.interval_s}:{cfg.train.max_windows}".encode())
     return h.hexdigest()[:16]

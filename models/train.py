@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from functools import partial
 from pathlib import Path
 
 import jax
@@ -30,9 +29,10 @@ from models.losses import modality_dropout, total_loss
 from models.model import Features, FusionModel
 from models.progress import Progress
 from models.splits import Split, make_split
-from models.validation import figures
+from models.validation import FAST_COMPILE, fast_compile, figures, set_fast_compile
 
 log = logging.getLogger(__name__)
+FAST_BELOW = 4096  # training windows below which fast_compile="auto" turns it on
 
 
 def fit_stats(ds: Dataset) -> NormStats:
@@ -54,8 +54,7 @@ def make_optimizer(cfg: ModelConfig, steps: int) -> optax.GradientTransformation
     )
 
 
-@partial(jax.jit, static_argnames=("graphdef", "cfg"), donate_argnames=("state",))
-def train_step(graphdef, state, f: Features, lab: dict, key, cfg: ModelConfig):
+def _train_step(graphdef, state, f: Features, lab: dict, key, cfg: ModelConfig):
     """One optimisation step on a fixed-shape batch; returns the new state and loss parts."""
     model, opt = nnx.merge(graphdef, state)
     present = modality_dropout(key, f.present, cfg.train.modality_dropout)
@@ -67,6 +66,17 @@ def train_step(graphdef, state, f: Features, lab: dict, key, cfg: ModelConfig):
     grads, parts = nnx.grad(loss_fn, argnums=nnx.DiffState(0, nnx.Param), has_aux=True)(model)
     opt.update(model, grads)
     return nnx.state((model, opt)), parts
+
+
+_STEP_ARGS = {"static_argnames": ("graphdef", "cfg"), "donate_argnames": ("state",)}
+_step_opt = jax.jit(_train_step, **_STEP_ARGS)  # type: ignore[arg-type]
+_step_fast = jax.jit(_train_step, compiler_options=FAST_COMPILE, **_STEP_ARGS)  # type: ignore
+
+
+def train_step(graphdef, state, f: Features, lab: dict, key, cfg: ModelConfig):
+    """One optimisation step on a fixed-shape batch; returns the new state and loss parts."""
+    fn = _step_fast if fast_compile() else _step_opt
+    return fn(graphdef, state, f, lab, key, cfg)
 
 
 def _batch_arrays(ds: Dataset, idx: np.ndarray) -> tuple[Features, dict]:
@@ -139,16 +149,16 @@ def sample_batches(ds: Dataset, cfg: ModelConfig, rng: np.random.Generator, step
     ]
 
 
-def _val_loss(graphdef, state, val: Dataset) -> float:
-    """Balanced BCE of the fused score on validation windows (fault vs normal)."""
+def val_quick(graphdef, state, val: Dataset) -> tuple[float, float]:
+    """Fused AUROC and balanced BCE on validation windows, from one forward pass."""
+    from models.metrics import auroc
     from models.validation import predict
 
     score = np.asarray(predict(graphdef, state, val)[0], np.float64)
     y = val.labels.fault
-    sp = np.logaddexp(0.0, -score)  # -log sigmoid(s)
-    sn = np.logaddexp(0.0, score)
+    sp, sn = np.logaddexp(0.0, -score), np.logaddexp(0.0, score)  # -log sigmoid(+-s)
     parts = [sp[y].mean() if y.any() else np.nan, sn[~y].mean() if (~y).any() else np.nan]
-    return float(np.nanmean(parts))
+    return float(auroc(y, score)), float(np.nanmean(parts))
 
 
 def train_and_evaluate(cfg: ModelConfig, workdir: Path, ds: Dataset) -> tuple[FusionModel, dict]:
@@ -163,6 +173,10 @@ def train_and_evaluate(cfg: ModelConfig, workdir: Path, ds: Dataset) -> tuple[Fu
     train, val = parts["train"], parts["val"]
     if len(train) == 0:
         raise ValueError("no training windows: is the store too short for one window?")
+    # tiny runs (demo, tests): compile time dominates, so compile with cheap XLA passes
+    set_fast_compile(
+        t.fast_compile == "on" or (t.fast_compile == "auto" and len(train) < FAST_BELOW)
+    )
     key = jax.random.key(t.seed)
     key, init_key = jax.random.split(key)
     model = FusionModel(cfg, nnx.Rngs(params=init_key), stats=fit_stats(train))
@@ -184,9 +198,7 @@ def train_and_evaluate(cfg: ModelConfig, workdir: Path, ds: Dataset) -> tuple[Fu
                 bar.update(1)
             host = _check_finite(epoch, loss_parts)
             mgd, mstate = nnx.split(nnx.merge(graphdef, state)[0])
-            val_fig = figures(mgd, mstate, val) if len(val) else {"auroc": {"fused": float("nan")}}
-            v = val_fig["auroc"]["fused"]
-            vloss = _val_loss(mgd, mstate, val) if len(val) else float("nan")
+            v, vloss = val_quick(mgd, mstate, val) if len(val) else (float("nan"), float("nan"))
             rec = {
                 "epoch": epoch,
                 "elapsed_s": time.monotonic() - t0,

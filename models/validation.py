@@ -6,8 +6,6 @@ the quick numbers training logs and writes into the model's metrics.json.
 
 from __future__ import annotations
 
-from functools import partial
-
 import jax
 import numpy as np
 from flax import nnx
@@ -20,11 +18,34 @@ from models.model import MODALITY_NAMES, Features
 EVAL_BUCKETS = (64, 256, 1024)
 
 
-@partial(jax.jit, static_argnames=("graphdef",))
-def forward_features(graphdef, state, f: Features, present):
+# XLA options for compiles where compile time dominates (tiny training runs: the demo's first
+# model, tests): LLVM's expensive passes off. Set by models.train for small datasets.
+FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
+_fast = {"on": False}
+
+
+def set_fast_compile(on: bool) -> None:
+    _fast["on"] = bool(on)
+
+
+def fast_compile() -> bool:
+    return _fast["on"]
+
+
+def _forward(graphdef, state, f: Features, present):
     model = nnx.merge(graphdef, state)
     score, aux = model(f, present)
     return score, aux["late_scores"], aux["fault_logits"]
+
+
+_forward_opt = jax.jit(_forward, static_argnames=("graphdef",))
+_forward_fast = jax.jit(_forward, static_argnames=("graphdef",), compiler_options=FAST_COMPILE)
+
+
+def forward_features(graphdef, state, f: Features, present):
+    """Fused, late and fault logits for a padded batch of cached features (jitted)."""
+    fn = _forward_fast if _fast["on"] else _forward_opt
+    return fn(graphdef, state, f, present)
 
 
 def _pad(a: np.ndarray, size: int) -> np.ndarray:

@@ -1,0 +1,124 @@
+"""Per-asset baselines (models/baseline.py) and the fusion switch (ArchConfig.fusion)."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+from flax import nnx
+
+from models.baseline import AssetBaselines
+from models.batch import empty_batch
+from models.config import ModelConfig
+from models.model import FusionModel, featurize
+from models.validation import FAST_COMPILE
+
+TINY = {
+    "inputs": {
+        "vibration_samples": 512,
+        "order_bins": 32,
+        "note_tokens": 8,
+        "image_size": 16,
+        "thermal_points": 8,
+        "baseline_hours": 1.0,
+        "baseline_spacing_s": 600.0,
+        "baseline_min_windows": 3,
+    },
+    "arch": {"width": 8, "heads": 2},
+}
+CFG = ModelConfig.model_validate(TINY)
+H = 3600 * 10**9
+
+
+def _rows(n: int, rng: np.random.Generator, level: float = 0.0) -> dict:
+    inp = CFG.inputs
+    c, k, t, p, s = (
+        inp.vibration_channels,
+        inp.order_bins,
+        inp.thermal_points,
+        inp.thermal_probes,
+        inp.image_size,
+    )
+    return {
+        "vib": rng.normal(level, 0.1, (n, c, 3, k)).astype(np.float32),
+        "thermal_c": np.full((n, t, p), 40.0 + level, np.float32),
+        "probe_mask": np.ones((n, p), bool),
+        "thermal_ctx": np.tile(np.array([0.8, 20.0, 25.0, 1.0], np.float32), (n, t, 1)),
+        "image": np.full((n, s, s, 3), 100 + int(level), np.uint8),
+        "present": np.ones((n, 4), bool),
+    }
+
+
+def test_baseline_freezes_after_its_hours_and_survives_save_load(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    base = AssetBaselines(CFG.inputs)
+    ts = [0, 300 * 10**9, 600 * 10**9, 1200 * 10**9, 1800 * 10**9, H, H + 600 * 10**9]
+    r = _rows(len(ts), rng)
+    r["vib"][:] = np.arange(len(ts))[:, None, None, None]  # row i has value i
+    ready = base.observe(["A"] * len(ts), ts, **r)
+    # 300 s is inside the 600 s spacing (skipped); the window at 1 h closes the baseline
+    assert not ready[:5].any() and ready[5:].all()
+    rows = base.rows(["A", "B"])
+    np.testing.assert_allclose(rows.base_vib[0], np.mean([0, 2, 3, 4]))  # rows 0, 2, 3, 4
+    np.testing.assert_allclose(rows.base_th_temp[0], 40.0)
+    assert rows.base_ready[0].all() and not rows.base_ready[1].any()  # B never seen
+    late = _rows(1, rng, level=50.0)  # frozen: later windows never move it
+    base.observe(["A"], [10 * H], **late)
+    np.testing.assert_allclose(base.rows(["A"]).base_vib[0], np.mean([0, 2, 3, 4]))
+    base.save(tmp_path / "b.npz")
+    again = AssetBaselines.load(tmp_path / "b.npz", CFG.inputs)
+    for a, b in zip(again.rows(["A"]), base.rows(["A"]), strict=True):
+        np.testing.assert_array_equal(a, b)
+    base.reset("A")  # after maintenance: a new baseline
+    assert not base.ready("A").any()
+
+
+def _score(cfg: ModelConfig, batch) -> tuple[np.ndarray, dict]:
+    model = FusionModel(cfg, nnx.Rngs(0))
+    gd, st = nnx.split(model)
+
+    @partial(jax.jit, compiler_options=FAST_COMPILE)
+    def run(st, b):
+        return nnx.merge(gd, st)(featurize(b, cfg))
+
+    return run(st, batch)
+
+
+@pytest.mark.parametrize("fusion", ["hybrid", "late", "early"])
+def test_baseline_change_is_read_only_when_ready_and_every_fusion_scores(fusion: str) -> None:
+    cfg = ModelConfig.model_validate({**TINY, "arch": {**TINY["arch"], "fusion": fusion}})
+    rng = np.random.default_rng(1)
+    b = empty_batch(cfg.inputs, 4)
+    r = _rows(4, rng)
+    b = b._replace(
+        vibration=rng.normal(0, 1, b.vibration.shape).astype(np.float32),
+        thermal_c=r["thermal_c"],
+        probe_mask=r["probe_mask"],
+        thermal_ctx=r["thermal_ctx"],
+        image=r["image"],
+        present=np.array([[1, 1, 1, 0]] * 4, bool),
+    )
+    # rows 0/1: baselines present but not ready (garbage in them); rows 2/3: ready
+    ready = np.array([[0, 0, 0], [0, 0, 0], [1, 1, 1], [1, 1, 1]], bool)
+    b = b._replace(
+        base_vib=rng.normal(0, 5, b.base_vib.shape).astype(np.float32),
+        base_th_temp=np.full(b.base_th_temp.shape, 30.0, np.float32),
+        base_image=np.full(b.base_image.shape, 10, np.uint8),
+        base_ready=ready,
+    )
+    cleared = b._replace(
+        base_vib=np.zeros_like(b.base_vib),
+        base_th_temp=np.zeros_like(b.base_th_temp),
+        base_image=np.zeros_like(b.base_image),
+    )
+    score, aux = _score(cfg, b)
+    score0, _ = _score(cfg, cleared)
+    assert np.isfinite(np.asarray(score)).all()
+    np.testing.assert_allclose(score[:2], score0[:2], rtol=1e-5, atol=1e-6)  # not ready: unread
+    assert np.abs(np.asarray(score[2:] - score0[2:])).min() > 1e-6  # ready: the change counts
+    gate = np.asarray(aux["gate"])
+    if fusion != "hybrid":
+        assert np.all(gate[:, -1] == 0)  # the mid-fusion logit takes no part
