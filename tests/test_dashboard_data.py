@@ -333,3 +333,50 @@ def test_shared_cache_serves_a_stale_value_while_one_thread_refreshes_it():
     while ctx.cached("k", 60, compute) != 2 and _time.monotonic() < deadline:
         _time.sleep(0.01)
     assert len(calls) == 2
+
+
+def test_the_real_explainers_output_is_what_the_pages_draw():
+    """Contract #2 end to end: EV's Explainer (models/explain.py) on a small model with random
+    weights (the shape of the output is under test, not its quality; training one costs minutes
+    here), through JSON as the API serves it, read and drawn by the dashboard."""
+    import json
+
+    import jax
+    from flax import nnx
+
+    from dashboard.data.explanation import parse_explanation
+    from dashboard.evidence_panels import shapley_panel
+    from dashboard.figures.camera import image_figure
+    from dashboard.figures.thermal import residual_figure
+    from dashboard.figures.vibration import spectrum_figure
+    from models.explain import Explainer
+    from models.model import FusionModel
+    from models.scoring import Scorer
+    from plant.labels import FaultClass
+    from tests.explain_helpers import BEARING, T0, TINY, make_window
+
+    rng = np.random.default_rng(0)
+
+    def weights(x):
+        if np.issubdtype(x.dtype, np.floating):
+            return (0.1 * rng.standard_normal(x.shape)).astype(x.dtype)
+        return np.zeros(x.shape, x.dtype)
+
+    graphdef, state = nnx.split(nnx.eval_shape(lambda: FusionModel(TINY, nnx.Rngs(0))))
+    scorer = Scorer(nnx.merge(graphdef, jax.tree.map(weights, state)), TINY, "random")
+    w = make_window(np.random.default_rng(7), "PA-000", T0, FaultClass.BEARING_OUTER)
+    doc = Explainer(scorer).explain(w, bearing=BEARING, shaft_hz=w.context.shaft_speed_hz)
+    e = parse_explanation(json.loads(json.dumps(doc)), "serve")
+    assert e.consistent is True and e.primary in e.shapley
+    assert e.evidence_of == {"vibration", "thermal", "camera", "notes"}
+    assert e.bands and all(b.hz > 0 for b in e.bands)
+    assert e.saliency is not None and e.saliency.shape == tuple(doc["evidence"]["camera"]["grid"])
+    assert e.thermal is not None and e.thermal.ts_ns.size > 0 and e.tokens
+    freq = np.linspace(0, 500, 501)
+    bands = [(b.hz, b.weight, b.label) for b in e.bands]
+    fig = spectrum_figure(freq, np.ones_like(freq), {}, "t", bands=bands)
+    assert fig.data[-1].name == "model attribution"
+    assert len(image_figure(w.camera.pixels, e.saliency, "t").data) == 2  # image + saliency
+    a = e.thermal
+    assert residual_figure(a.ts_ns, a.residual_c, a.weight, "t").data[0].type == "bar"
+    assert shapley_panel(e, "k").to_plotly_json()["props"]["data-primary"] == e.primary
