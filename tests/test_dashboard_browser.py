@@ -286,12 +286,13 @@ def test_operator_sees_the_fault_opens_its_alarm_and_acknowledges_it(
     expect(table).to_contain_text("AUROC fused")
     expect(table.locator("tr.abnormal")).to_contain_text("alpha 0.001")  # 0.0022 > 1.5 alpha
     expect(page.locator("#calibration-groups")).to_contain_text("motor-pump|VTCN")
-    for kind in ("auroc", "ablation", "calibration", "drift"):
+    for kind in ("auroc", "ablation", "calibration"):
         graph = page.locator(f".model-{kind} .main-svg").first
         expect(graph).to_be_visible(timeout=TIMEOUT_MS)
-    counts = page.locator("#drift-counts")
+    counts = page.locator("#drift-counts")  # computed in the background, polled by the page
     for modality in ("vibration", "thermal", "camera", "notes", "score"):
-        expect(counts).to_contain_text(f"{modality}: ")
+        expect(counts).to_contain_text(f"{modality}: ", timeout=TIMEOUT_MS)
+    expect(page.locator(".model-drift .main-svg").first).to_be_visible()
     shot(page, "model")
     page.close()
 

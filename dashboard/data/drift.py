@@ -15,7 +15,8 @@ model was trained and calibrated on (numpy, no Dash, no JAX).
 has one (written by :func:`save_reference`), else computed here, once per model version, from the
 model's training store (the ``data`` of its manifest or metrics, or the path its model card says
 it was trained on) over the training assets (``metrics.json`` ``split.train_assets``, up to
-``MAX_ASSETS``) in the ``REFERENCE_S`` before the split's test cut. For the score: the held-out
+``MAX_ASSETS``) in the ``REFERENCE_S`` (1 day) before the split's test cut; at most
+``MAX_PER_MODALITY`` readings per modality and side, evenly spread. For the score: the held-out
 normal windows' scores of the model's conformal calibration (``calibration/scores.npz``, the
 ``*|*`` group: every calibration window). The reference is kept as bin edges at its deciles
 (tied deciles merged, so discrete statistics such as words per note bin correctly) and its share
@@ -55,8 +56,9 @@ log = logging.getLogger(__name__)
 
 NS = 1_000_000_000
 RECENT_S = 24 * 3600
-REFERENCE_S = 2 * 24 * 3600
-MAX_ASSETS = 12
+REFERENCE_S = 24 * 3600
+MAX_ASSETS = 8
+MAX_PER_MODALITY = 5000  # readings per modality and side, evenly spread over the period
 MIN_SAMPLES = 20
 N_BINS = 10
 FLOOR = 1e-4
@@ -87,6 +89,14 @@ def psi(ref: dict, recent: np.ndarray) -> float:
     share = np.maximum(np.bincount(idx, minlength=len(edges) + 1) / max(1, len(recent)), FLOOR)
     base = np.maximum(np.asarray(ref["shares"], np.float64), FLOOR)
     return float(np.sum((share - base) * np.log(share / base)))
+
+
+def _thin(values: list[float]) -> np.ndarray:
+    """At most MAX_PER_MODALITY values, evenly spread (the store returns them in time order)."""
+    x = np.asarray(values, np.float64)
+    if len(x) <= MAX_PER_MODALITY:
+        return x
+    return x[np.linspace(0, len(x) - 1, MAX_PER_MODALITY).astype(np.int64)]
 
 
 def _log_velocity(snap: VibrationSnapshot) -> float:
@@ -135,10 +145,10 @@ def statistics(reader, assets: Sequence[str], start_ns: int, end_ns: int) -> dic
         if isinstance(r, OperatorNote)
     ]
     return {
-        "vibration": np.array(vib),
-        "thermal": np.array(thermal),
-        "camera": np.array(camera),
-        "notes": np.array(notes),
+        "vibration": _thin(vib),
+        "thermal": _thin(thermal),
+        "camera": _thin(camera),
+        "notes": _thin(notes),
     }
 
 

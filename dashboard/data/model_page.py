@@ -23,6 +23,13 @@ log = logging.getLogger(__name__)
 
 EVALUATION_FILE = "evaluation.json"
 ALPHAS = (0.01, 0.001)
+KNOWN = frozenset(
+    {
+        "auroc", "auroc_missing", "false_alarms_per_asset_day", "recall_before_failure",
+        "lead_time_median_fraction", "realised_alpha", "shapley_top_modality_accuracy",
+        "bearing_defect_frequency_hit_rate", "counts",
+    }
+)  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -99,7 +106,9 @@ def evaluation_rows(ev: dict) -> list[Row]:
         None if fused is None else fused >= 0.99 and (best is None or fused >= best + 0.02),
     )
     for k, v in auroc.items():
-        if k != "fused":
+        if k == "best_single":
+            add("AUROC best single modality", _num(auroc, k), "", None)
+        elif k != "fused":
             add(f"AUROC {k}", _num(auroc, k), "< fused", None if fused is None else v < fused)
     for k, v in (ev.get("auroc_missing") or {}).items():
         limit = 0.10 if k == "vibration" else 0.02
@@ -125,6 +134,9 @@ def evaluation_rows(ev: dict) -> list[Row]:
         None if hit is None else hit >= 0.8)  # fmt: skip
     for k, v in (ev.get("counts") or {}).items():
         rows.append(Row(f"count: {k}", _fmt(v)))
+    for k in sorted(set(ev) - KNOWN):  # any other figure the file has, without a target
+        if _num(ev, k) is not None:
+            rows.append(Row(k.replace("_", " "), _fmt(ev[k])))
     return rows
 
 

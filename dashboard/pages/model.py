@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import math
+import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import dash
-from dash import Input, Output, State, callback, dcc, html
+from dash import Input, Output, callback, dcc, html
 
 from dashboard.components import fmt_ts, notice
 from dashboard.context import current
@@ -18,6 +21,10 @@ from dashboard.figures.model import ablation_figure, bar_figure, calibration_fig
 dash.register_page(__name__, path="/model", title="plantwatch: model", order=2)
 
 DRIFT_TTL_S = 600.0  # recent-data drift is recomputed at most every 10 min, for all sessions
+log = logging.getLogger(__name__)
+_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drift")
+_JOBS: dict[str, tuple[float, Future]] = {}
+_JOBS_LOCK = threading.Lock()
 
 
 def layout(**_query: str) -> html.Div:
@@ -66,6 +73,7 @@ def layout(**_query: str) -> html.Div:
                 className="row",
             ),
             dcc.Store(id="model-version-key", data=s.version),
+            dcc.Interval(id="drift-poll", interval=3000, disabled=True),
         ]
     )
 
@@ -138,38 +146,66 @@ def _groups(s: ModelSummary) -> html.Div:
     )
 
 
+def _drift_job(ctx, s: ModelSummary) -> Future:
+    """Drift of the active model, computed in the background (reading the training store for
+    the reference can take a minute), recomputed at most every DRIFT_TTL_S."""
+    with _JOBS_LOCK:
+        started, job = _JOBS.get(s.version, (0.0, None))
+        fresh = job is not None and (not job.done() or time.monotonic() - started < DRIFT_TTL_S)
+        if fresh:
+            return job
+
+        def compute() -> tuple:
+            ref = ctx.cached(
+                f"drift-ref:{s.version}",
+                24 * 3600,
+                lambda: dr.reference_from_training(s.model_dir, s.manifest, s.metrics),
+            )
+            score_ref = dr.score_reference(s.model_dir)
+            assets = [a.id for a in ctx.plant.resolved_assets]
+            return (
+                ref,
+                score_ref,
+                dr.drift(ref, score_ref, ctx.store.reader, assets, time.time_ns()),
+            )
+
+        job = _POOL.submit(compute)
+        _JOBS[s.version] = (time.monotonic(), job)
+        return job
+
+
 @callback(
     Output("model-drift", "children"),
+    Output("drift-poll", "disabled"),
     Input("model-version-key", "data"),
-    State("model-version-key", "data"),
+    Input("drift-poll", "n_intervals"),
 )
-def drift_panel(version: str, _v: str) -> list:
+def drift_panel(version: str, _n: int | None):
     ctx = current()
     if ctx.store is None:
-        return [html.H3("Drift"), notice("No store configured (--store): no recent data.")]
+        return [html.H3("Drift"), notice("No store configured (--store): no recent data.")], True
     s = model_summary(ctx.registry_dir)
     if s is None or s.version != version:
-        return [notice("The active model changed: reload the page.")]
-    ref = ctx.cached(
-        f"drift-ref:{version}",
-        24 * 3600,
-        lambda: dr.reference_from_training(s.model_dir, s.manifest, s.metrics),
-    )
-    score_ref = dr.score_reference(s.model_dir)
-    assets = [a.id for a in ctx.plant.resolved_assets]
-    figures = ctx.cached(
-        f"drift:{version}",
-        DRIFT_TTL_S,
-        lambda: dr.drift(ref, score_ref, ctx.store.reader, assets, time.time_ns()),
-    )
+        return [notice("The active model changed: reload the page.")], True
+    job = _drift_job(ctx, s)
+    if not job.done():
+        wait = "Computing drift (the first time reads the model's training data; up to a minute)."
+        return [html.H3("Drift"), html.P(wait, className="note-meta")], False
+    try:
+        ref, score_ref, figures = job.result()
+    except Exception as exc:  # said on the page, logged with its trace
+        log.exception("drift of %s failed", version)
+        return [html.H3("Drift"), notice(f"Drift could not be computed: {exc}", kind="error")], True
     values = {k: f.psi for k, f in figures.items() if f.psi is not None}
     counts = ", ".join(
         f"{k}: {f.n_recent} recent / {f.n_reference} ref" for k, f in figures.items()
     )
     why = []
     if ref is None:
-        why.append("no input reference: the model directory has no drift_reference.json and its "
-                   "training store is not reachable")  # fmt: skip
+        why.append(
+            "no input reference: the model directory has no drift_reference.json and its "
+            "training store is not reachable"
+        )
     if score_ref is None:
         why.append("no score reference: no calibration/ in the model directory")
     return [
@@ -179,4 +215,4 @@ def drift_panel(version: str, _v: str) -> list:
             className="note-meta",
             id="drift-counts",
         ),
-    ]
+    ], True
