@@ -154,10 +154,10 @@ def notes_table(n_notes: int) -> list[str]:
 def fault_table() -> list[str]:
     mods = ("vibration", "thermal", "camera")
     rows = [
-        "| fault | asset types | primary | vibration | thermal | camera | notes: noticed from "
-        "severity (share of episodes ever noted) | degradation (x degradation_days) | growth "
-        "exponent | heat at visibility 1 | camera defect |",
-        "|---" * 11 + "|",
+        "| fault | asset types | primary | onset (P) severity | vibration | thermal | camera | "
+        "notes: noticed from severity (share of episodes ever noted) | degradation (x "
+        "degradation_days) | growth exponent | heat at visibility 1 | camera defect |",
+        "|---" * 12 + "|",
     ]
     for f, s in FAULT_TABLE.items():
         signs = []
@@ -172,7 +172,8 @@ def fault_table() -> list[str]:
         signs[0] += mech if signs[0] != "–" else ""
         types = ", ".join(sorted(t.value for t in s.asset_types))
         rows.append(
-            f"| {f.value} | {types} | **{s.primary.value}** | {' | '.join(signs)} | {notes} | "
+            f"| {f.value} | {types} | **{s.primary.value}** | {s.onset_severity:.2f} | "
+            f"{' | '.join(signs)} | {notes} | "
             f"{s.duration_factor[0]}–{s.duration_factor[1]} | {s.growth_exponent} | {heat} | "
             f"{s.camera_defect or '–'} |"
         )

@@ -93,6 +93,7 @@ LABELS_SCHEMA = pa.schema(
         pa.field("visible_in", pa.list_(pa.string()), nullable=False),
         pa.field("primary", pa.string(), nullable=False),
         pa.field("growth_exponent", pa.float64(), nullable=False),
+        pa.field("onset_severity", pa.float64(), nullable=True),  # null in older stores: 0
     ],
     metadata=_meta("labels"),
 )

@@ -1,8 +1,11 @@
 """Ground-truth labels: fault episodes per asset, and the severity they imply at any time.
 
 A fault episode runs onset -> growth -> functional failure -> repair. Severity is 0 before onset,
-rises to 1 at failure, stays 1 until the repair and is 0 after it. A window is a *fault window*
-when the asset's severity at the window's time is past onset (> 0). DESIGN.md section 3.
+starts at the episode's ``onset_severity`` (the fault's size when it is first there to be found:
+the P point of the reliability engineer's P-F curve, set per fault type by the simulator's fault
+table), rises to 1 at functional failure (F), stays 1 until the repair and is 0 after it. The
+degradation interval is P to F. A window is a *fault window* when the asset's severity at the
+window's time is past onset (> 0). DESIGN.md section 3.
 """
 
 from __future__ import annotations
@@ -50,7 +53,8 @@ class FaultEpisode:
     repair_ns: int  # repaired: severity back to 0; >= failure_ns
     visible_in: frozenset[Modality]
     primary: Modality
-    growth_exponent: float = 2.0  # severity = ((t - onset) / (failure - onset)) ** exponent
+    growth_exponent: float = 2.0  # severity = s0 + (1 - s0) * ((t - onset) / (F - onset)) ** exp
+    onset_severity: float = 0.0  # s0: severity at onset (imported history: 0 unless known)
 
     def __post_init__(self) -> None:
         if not self.onset_ns < self.failure_ns <= self.repair_ns:
@@ -58,6 +62,8 @@ class FaultEpisode:
                 f"episode {self.asset}/{self.fault}: need onset < failure <= repair, got "
                 f"{self.onset_ns}, {self.failure_ns}, {self.repair_ns}"
             )
+        if not 0.0 <= self.onset_severity < 1.0:
+            raise ValueError(f"onset_severity {self.onset_severity} must be in [0, 1)")
         if self.primary not in self.visible_in:
             raise ValueError(f"primary modality {self.primary} not in visible_in {self.visible_in}")
 
@@ -65,7 +71,8 @@ class FaultEpisode:
         """Severity in [0, 1] at ``ts_ns`` (vectorised)."""
         t = np.asarray(ts_ns, dtype=np.int64)
         frac = (t - self.onset_ns) / float(self.failure_ns - self.onset_ns)
-        sev = np.clip(frac, 0.0, 1.0) ** self.growth_exponent
+        s0 = self.onset_severity
+        sev = s0 + (1.0 - s0) * np.clip(frac, 0.0, 1.0) ** self.growth_exponent
         active = (t > self.onset_ns) & (t < self.repair_ns)
         return np.where(active, np.maximum(sev, 1e-6), 0.0)
 

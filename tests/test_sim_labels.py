@@ -95,4 +95,7 @@ def test_machine_is_in_maintenance_from_failure_to_repair_only(run) -> None:
                 assert (state is MachineState.MAINTENANCE) == repairing, (asset, ts, state)
     for e in episodes:
         assert e.primary in e.visible_in
-        assert float(e.severity(e.onset_ns + 1)) < 1e-3 and float(e.severity(e.failure_ns)) == 1
+        # an episode starts at its fault's onset size (the P point) and grows to 1 at failure
+        assert abs(float(e.severity(e.onset_ns + 1)) - e.onset_severity) < 1e-3
+        assert e.onset_severity == FAULT_TABLE[e.fault].onset_severity > 0
+        assert float(e.severity(e.failure_ns)) == 1 and float(e.severity(e.onset_ns)) == 0

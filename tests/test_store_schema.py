@@ -117,9 +117,13 @@ def test_vibration_samples_use_byte_stream_split_and_zstd(tmp_path) -> None:
 def test_labels_scores_and_dead_letters_round_trip() -> None:
     ep = FaultEpisode(
         "P-1", FaultClass.BEARING_OUTER, 10, 20, 30,
-        frozenset({Modality.VIBRATION, Modality.THERMAL}), Modality.VIBRATION, 1.5,
+        frozenset({Modality.VIBRATION, Modality.THERMAL}), Modality.VIBRATION, 1.5, 0.3,
     )  # fmt: skip
     assert table_to_labels(labels_to_table([ep])) == [ep]
+    # a labels file written before onset_severity existed reads as onset 0
+    old = labels_to_table([ep]).drop_columns(["onset_severity"])
+    (back,) = table_to_labels(old)
+    assert back.onset_severity == 0.0 and back.onset_ns == ep.onset_ns
     ev = HealthEvent(
         "P-1", 5, 88.5, 0.3, 0.42, "normal", 0.9,
         {"vibration": True, "thermal": False, "camera": True, "notes": False},

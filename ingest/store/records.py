@@ -37,6 +37,7 @@ def labels_to_table(episodes: Sequence[FaultEpisode]) -> pa.Table:
         "visible_in": [sorted(m.value for m in e.visible_in) for e in episodes],
         "primary": [e.primary.value for e in episodes],
         "growth_exponent": [float(e.growth_exponent) for e in episodes],
+        "onset_severity": [float(e.onset_severity) for e in episodes],
     }
     return pa.Table.from_pydict(rows, schema=LABELS_SCHEMA)
 
@@ -52,6 +53,7 @@ def table_to_labels(table: pa.Table) -> list[FaultEpisode]:
             visible_in=frozenset(Modality(m) for m in r["visible_in"]),
             primary=Modality(r["primary"]),
             growth_exponent=r["growth_exponent"],
+            onset_severity=r.get("onset_severity") or 0.0,
         )
         for r in table.to_pylist()
     ]

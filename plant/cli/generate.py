@@ -196,6 +196,7 @@ def episodes_from_truth(truth: dict) -> list[FaultEpisode]:
                     visible_in=frozenset(Modality(m) for m in e["visible_in"]),
                     primary=Modality(e["primary"]),
                     growth_exponent=e["growth_exponent"],
+                    onset_severity=e.get("onset_severity", 0.0),
                 )
             )
     return out

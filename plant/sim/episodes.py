@@ -86,6 +86,7 @@ class FaultScheduler:
             visible_in=visible_in,
             primary=spec.primary,
             growth_exponent=spec.growth_exponent,
+            onset_severity=spec.onset_severity,
         )
         return ScheduledFault(episode, spec, noted, int(rng.integers(0, 1 << 16)))
 

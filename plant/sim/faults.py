@@ -52,6 +52,11 @@ class FaultSpec:
     # The vibration mechanism the physics model simulates for it (None: the fault itself): a
     # casing crack loosens the structure; a worn seal rubs like a starved bearing, weakly.
     vibration_mechanism: FaultClass | None = None
+    # Severity at onset: the P point of the P-F curve, the smallest size at which the fault's
+    # conventional check in its primary modality finds it (calibrated in docs/SIMULATOR.md:
+    # vibration reliably from ~0.3, a ball fault's 2xBSF from ~0.4-0.5, heat of 8-12 degC at
+    # 0.25, weak camera defects only from ~0.5). Episodes start at this size and grow to 1.
+    onset_severity: float = 0.3
 
     @property
     def primary(self) -> Modality:
@@ -112,6 +117,7 @@ FAULT_TABLE: dict[FaultClass, FaultSpec] = {
             p_noted=0.6,
             weight=0.8,
             heat={"bearing": 10.0},
+            onset_severity=0.4,
         ),
         _spec(
             F.IMBALANCE,
@@ -165,6 +171,7 @@ FAULT_TABLE: dict[FaultClass, FaultSpec] = {
             p_noted=0.8,
             heat={"bearing": 30.0},
             camera_defect="leak_stain",
+            onset_severity=0.25,
         ),
         # Cooling failure: the winding heats; the casing discolours only near the end.
         _spec(
@@ -177,6 +184,7 @@ FAULT_TABLE: dict[FaultClass, FaultSpec] = {
             p_noted=0.6,
             heat={"winding": 40.0, "bearing": 5.0},
             camera_defect="discolouration",
+            onset_severity=0.25,
         ),
         _spec(
             F.CASING_CRACK,
@@ -188,6 +196,7 @@ FAULT_TABLE: dict[FaultClass, FaultSpec] = {
             p_noted=0.0,
             camera_defect="crack",
             vibration_mechanism=F.LOOSENESS,
+            onset_severity=0.5,
         ),
         _spec(
             F.OIL_LEAK,
@@ -210,6 +219,7 @@ FAULT_TABLE: dict[FaultClass, FaultSpec] = {
             p_noted=0.3,
             weight=0.7,
             camera_defect="corrosion",
+            onset_severity=0.5,
         ),
         _spec(
             F.MISSING_GUARD,
@@ -221,6 +231,7 @@ FAULT_TABLE: dict[FaultClass, FaultSpec] = {
             p_noted=0.5,
             weight=0.5,
             camera_defect="missing_guard",
+            onset_severity=0.5,
         ),
         # Seal wear: weak signs in several modalities, clear only when combined.
         _spec(

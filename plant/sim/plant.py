@@ -113,6 +113,7 @@ class PlantSimulator:
                         "repair_ns": f.episode.repair_ns,
                         "primary": f.episode.primary.value,
                         "growth_exponent": f.episode.growth_exponent,
+                        "onset_severity": f.episode.onset_severity,
                         "visible_in": sorted(m.value for m in f.episode.visible_in),
                         "noted": f.noted,
                     }
