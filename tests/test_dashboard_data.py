@@ -345,10 +345,10 @@ def test_the_real_explainers_output_is_what_the_pages_draw():
     from flax import nnx
 
     from dashboard.data.explanation import parse_explanation
-    from dashboard.evidence_panels import shapley_panel
     from dashboard.figures.camera import image_figure
     from dashboard.figures.thermal import residual_figure
     from dashboard.figures.vibration import spectrum_figure
+    from dashboard.shapley_panel import shapley_panel
     from models.explain import Explainer
     from models.model import FusionModel
     from models.scoring import Scorer

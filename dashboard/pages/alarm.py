@@ -13,7 +13,8 @@ from dashboard.data.actions import SHELVE_CHOICES_S, perform
 from dashboard.data.alarm_views import Alarm
 from dashboard.data.alarms_api import ApiError
 from dashboard.data.explanation import for_alarm
-from dashboard.evidence_panels import evidence_panels, shapley_panel
+from dashboard.evidence_panels import evidence_panels
+from dashboard.shapley_panel import shapley_panel
 
 dash.register_page(__name__, path_template="/alarm/<alarm_id>", title="plantwatch: alarm")
 

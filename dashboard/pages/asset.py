@@ -11,8 +11,9 @@ from dashboard.components import fmt_ts, notice, priority_badge, state_badge
 from dashboard.context import current, current_user
 from dashboard.data.alarms_api import ApiError
 from dashboard.data.explanation import latest_for_asset
-from dashboard.evidence_panels import GRAPH_CONFIG, evidence_panels, shapley_panel
+from dashboard.evidence_panels import GRAPH_CONFIG, evidence_panels
 from dashboard.figures.health import health_trend
+from dashboard.shapley_panel import shapley_panel
 
 dash.register_page(__name__, path_template="/asset/<asset_id>", title="plantwatch: asset")
 
