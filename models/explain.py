@@ -8,11 +8,12 @@ One jitted call per batch (``explain_step``):
   ``sum_S |S|!(3-|S|)!/4! (v(S u {i}) - v(S))``. An absent modality changes no coalition, so
   its value is exactly 0, and ``base + sum(shapley) == score`` with ``base = v({})`` (the fused
   score with every modality replaced by its learned missing token) and ``score = v(all)``;
-- **vibration**: gradient x input of the fused score over the envelope order spectrum (input =
-  deviation of the log amplitude from the normal mean), summed over axes, per order bin; the
-  top bins are mapped to Hz with the shaft speed and labelled against the harmonics of 1x, FTF,
+- **vibration**: integrated gradients (16 steps) of the fused score over the envelope order
+  spectrum, from the normal mean spectrum to the window's, on the bins whose energy is above the
+  normal mean, summed over axes, per order bin; the top bins are mapped to Hz with the shaft
+  speed and labelled against the harmonics of 1x, FTF,
   BSF, 2xBSF (the ball-defect rate), BPFO and BPFI from the asset's bearing geometry
-  (plant/physics/bearing.py);
+  (plant/physics/bearing.py; a label within two bins + 2 %);
 - **thermal**: the residual from the normal-behaviour model in degC over the window's time axis
   (the probe that matters most) and gradient x residual per time step;
 - **camera**: gradient x (pixel - image mean), |.| summed inside each cell of the encoder's patch
@@ -52,6 +53,7 @@ MAX_WORDS = 32
 TOP_BANDS = 8
 EXPLAIN_BUCKETS = (1, 8, 64)
 HARMONICS = 4
+IG_STEPS = 16  # integrated-gradient steps for the vibration spectra
 
 
 def shapley_matrix() -> np.ndarray:
@@ -78,14 +80,12 @@ def explain_step(graphdef, state, f: Features, word_keep, with_notes: bool = Tru
     note positions remain when word w is occluded.
     """
 
-    def fused(vib, thermal_c, image):
+    def fused(thermal_c, image):
         model = nnx.merge(graphdef, state)
-        s, aux = model(f._replace(vib=vib, thermal_c=thermal_c, image=image), f.present)
+        s, aux = model(f._replace(thermal_c=thermal_c, image=image), f.present)
         return s.sum(), (s, aux)
 
-    grads, (score, aux) = jax.grad(fused, argnums=(0, 1, 2), has_aux=True)(
-        f.vib, f.thermal_c, f.image
-    )
+    grads, (score, aux) = jax.grad(fused, argnums=(0, 1), has_aux=True)(f.thermal_c, f.image)
     model = nnx.merge(graphdef, state)
     b = f.present.shape[0]
     tokens = tuple(aux["tokens"][n] for n in MODALITY_NAMES)
@@ -97,18 +97,18 @@ def explain_step(graphdef, state, f: Features, word_keep, with_notes: bool = Tru
     v, _ = model.fusion(tuple(rep(t) for t in tokens), pres16, rep(f.asset_type))
     out = {"coalitions": v.reshape(b, len(COALITIONS)), "score": score}
 
-    # vibration: gradient x (log amplitude - normal mean), summed over axes -> (B, 3, K)
-    dev = f.vib - model.vib_mean[...][None, None]
-    out["vib_attr"] = (grads[0] * dev).sum(1)
+    # vibration: integrated gradients from the normal mean spectrum to the window's, summed over
+    # axes -> (B, 3, K); only the vibration encoder and fusion rerun along the path
+    out["vib_attr"] = _vibration_ig(model, f, tokens).sum(1)
     # thermal: residual in degC and gradient x residual per time step
     stats = model.stats
     sigma = stats.th_sigma[f.asset_type][:, None, :]
     resid_c = thermal_residual(f, stats) * sigma  # (B, T, P)
     out["thermal_resid_c"] = resid_c
-    out["thermal_attr"] = grads[1] * resid_c  # (B, T, P)
+    out["thermal_attr"] = grads[0] * resid_c  # (B, T, P)
     # camera: |gradient x (pixel - mean)| per patch cell
     img_dev = f.image - f.image.mean(axis=(1, 2, 3), keepdims=True)
-    pix = jnp.abs(grads[2] * img_dev).sum(-1)  # (B, S, S)
+    pix = jnp.abs(grads[1] * img_dev).sum(-1)  # (B, S, S)
     side = pix.shape[1]
     g = -(-side // 8)
     cell = -(-side // g)
@@ -124,6 +124,30 @@ def explain_step(graphdef, state, f: Features, word_keep, with_notes: bool = Tru
         s_occ, _ = model.fusion(occ_tokens, rw(f.present), rw(f.asset_type))
         out["note_occlusion"] = score[:, None] - s_occ.reshape(b, w)
     return out
+
+
+def _vibration_ig(model, f: Features, tokens: tuple, steps: int = IG_STEPS) -> jax.Array:
+    """Integrated gradients of the fused score over the raw spectra (B, C, 3, K), baseline =
+    the normal mean (midpoint rule); they sum to score(x) - score(normal spectra)."""
+    b = f.vib.shape[0]
+    ref = jnp.broadcast_to(model.vib_mean[...][None, None], f.vib.shape)
+    alphas = (jnp.arange(steps, dtype=jnp.float32) + 0.5) / steps
+    path = ref[None] + alphas[:, None, None, None, None] * (f.vib - ref)[None]
+    path = path.reshape(steps * b, *f.vib.shape[1:])
+
+    def tile(x):
+        return jnp.tile(x, (steps,) + (1,) * (x.ndim - 1))
+
+    f_rep = jax.tree.map(tile, f)
+    others = tuple(tile(t) for t in tokens[1:])
+
+    def total(v):
+        tok, _ = model.encode_modality(0, f_rep._replace(vib=v))
+        s, _ = model.fusion((tok, *others), f_rep.present, f_rep.asset_type)
+        return s.sum()
+
+    g = jax.grad(total)(path).reshape(steps, b, *f.vib.shape[1:]).mean(0)
+    return g * (f.vib - ref) * (f.vib > ref)  # bands whose energy is above the normal mean
 
 
 def harmonic_markers(
@@ -159,12 +183,18 @@ def harmonic_markers(
     return out
 
 
+def tolerance(order: float, step: float) -> float:
+    """How far (orders) a band may lie from a marker and still carry its label: two bins (the
+    Hann window's main lobe spreads a line over neighbouring order bins) + 2 %."""
+    return 2.0 * step + 0.02 * order
+
+
 def label_order(order: float, markers: list[tuple[str, float, int]], step: float) -> str:
-    """The marker within one bin (+1 %) of ``order``: nearest, then by priority; else ""."""
+    """The marker within :func:`tolerance` of ``order``: nearest, then by priority; else ""."""
     best = None
     for label, o, prio in markers:
         dist = abs(order - o)
-        if dist <= step + 0.01 * o:
+        if dist <= tolerance(o, step):
             key = (round(dist / step), prio)
             if best is None or key < best[0]:
                 best = (key, label)
@@ -172,9 +202,9 @@ def label_order(order: float, markers: list[tuple[str, float, int]], step: float
 
 
 def defect_hit(order: float, defect_order: float, step: float, harmonics: int = HARMONICS) -> bool:
-    """Whether ``order`` lies on ``defect_order`` or one of its harmonics (one bin + 1 %)."""
+    """Whether ``order`` lies on ``defect_order`` or one of its harmonics (:func:`tolerance`)."""
     return any(
-        abs(order - h * defect_order) <= step + 0.01 * h * defect_order
+        abs(order - h * defect_order) <= tolerance(h * defect_order, step)
         for h in range(1, harmonics + 1)
     )
 

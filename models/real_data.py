@@ -4,12 +4,13 @@
 than the one normal record), so what is measured is *diagnosis*: the fault class (inner race /
 ball / outer race) from the model's own vibration branch (in-graph order and envelope-order
 spectra, ``FusionModel.encode_modality(0)``, a linear head on its mean-pooled tokens), and where
-its explanation lands: gradient x (log amplitude - training mean) of the predicted class's logit
-over the envelope order bins, exactly as ``models/explain.py`` does; the top bin should lie on BPFI
-(inner race) or BPFO (outer race) or a harmonic (CWRU's 6205 geometry, per-record RPM). Folds by
-fault size (0.007 / 0.014 / 0.021 in): each fold trains on the two other sizes and tests on this
-one, so no record is on both sides; every record is reported. Segments: 8192 samples (0.68 s at
-12 kHz), half-overlapping, drive-end channel. Ball faults are known to be hard (PROVENANCE.md).
+its explanation lands: integrated gradients (from the training mean spectrum) of the predicted
+class's logit over the envelope order bins, as ``models/explain.py`` does; the top bin should lie
+on BPFI (inner race) or BPFO (outer race) or a harmonic (CWRU's 6205 geometry, per-record RPM).
+Folds by fault size (0.007 / 0.014 / 0.021 in): each fold trains on the two other sizes and tests
+on this one, so no record is on both sides; every record is reported. Segments: 8192 samples
+(0.68 s at 12 kHz), half-overlapping, drive-end channel. Ball faults are known to be hard
+(PROVENANCE.md).
 
 **Magnetic tiles, image branch.** Defect-free vs defect (blowhole, break, crack) **within one
 lighting setting** (``exp1``: file names carry the setting, and brightness rises with it, so mixing
@@ -119,21 +120,31 @@ def _train(
     return nnx.merge(graphdef, state)[0]
 
 
-def _grad_attr(branch: Branch, f, cls: np.ndarray, field: str):
-    """Gradient of the ``cls`` logit w.r.t. ``f.<field>`` (per row), and the logits."""
+def _grad_attr(branch: Branch, f, cls: np.ndarray, field: str, ref=None, steps: int = 1):
+    """The logits, and the ``cls`` logit's gradient w.r.t. ``f.<field>`` (per row); with ``ref``
+    and ``steps`` > 1, the path-averaged gradient from ``ref`` to the input (integrated gradients
+    are then ``grad * (x - ref)``, as models/explain.py does for the vibration spectra)."""
     graphdef, state = nnx.split(branch)
+    x = getattr(f, field)
+    ref = np.zeros_like(x) if ref is None else np.broadcast_to(ref, x.shape).astype(x.dtype)
 
     @jax.jit
-    def run(state, f, cls):
-        def logit(x):
-            b = nnx.merge(graphdef, state)
-            out = b(f._replace(**{field: x}))
-            return jnp.take_along_axis(out, cls[:, None], 1).sum(), out
+    def run(state, f, cls, ref):
+        b = nnx.merge(graphdef, state)
+        logits = b(f)
+        x = getattr(f, field)
+        alphas = (jnp.arange(steps, dtype=jnp.float32) + 0.5) / steps if steps > 1 else [1.0]
+        grads = []
+        for a in alphas:  # a short unrolled path (steps is small)
 
-        g, out = jax.grad(logit, has_aux=True)(getattr(f, field))
-        return g, out
+            def logit(z):
+                out = nnx.merge(graphdef, state)(f._replace(**{field: z}))
+                return jnp.take_along_axis(out, cls[:, None], 1).sum()
 
-    return run(state, f, jnp.asarray(cls))
+            grads.append(jax.grad(logit)(ref + a * (x - ref)))
+        return sum(grads) / len(grads), logits
+
+    return run(state, f, jnp.asarray(cls), ref)
 
 
 # --- CWRU ---------------------------------------------------------------------------------------
@@ -210,8 +221,9 @@ def cwru_diagnosis(root: Path, steps: int = 300, seed: int = 0) -> dict:
             ft = _vib_features(cfg, s, np.full(len(s), r.rpm))
             _, logits = _grad_attr(branch, ft, np.zeros(len(s), np.int32), "vib")
             pred = np.asarray(logits).argmax(1)
-            g, _ = _grad_attr(branch, ft, pred.astype(np.int32), "vib")
-            attr = (np.asarray(g) * (ft.vib - mean[None, None])).sum(1)[:, 1]  # envelope row
+            ref = mean[None, None]
+            g, _ = _grad_attr(branch, ft, pred.astype(np.int32), "vib", ref, steps=16)
+            attr = (np.asarray(g) * (ft.vib - ref)).sum(1)[:, 1]  # envelope row
             peak = attr.argmax(1) * step_o
             hits = [defect_hit(float(o), target[r.condition], step_o) for o in peak]
             # reference without learning: the same in-graph envelope order spectrum's largest

@@ -51,7 +51,14 @@ TINY = ModelConfig.model_validate(
             "thermal_probes": 2,
         },
         "arch": {"width": 16, "heads": 2},
-        "train": {"epochs": 8, "batch_size": 32, "learning_rate": 3e-3, "seed": 1},
+        "train": {
+            "epochs": 25,
+            "steps_per_epoch": 12,
+            "patience": 25,
+            "batch_size": 32,
+            "learning_rate": 3e-3,
+            "seed": 1,
+        },
         "buckets": (1, 8, 64),
     }
 )
