@@ -119,6 +119,8 @@ class AssetBaselines:
             for m, a in enumerate(acc):
                 if a.frozen or not present[i, m] or ts - a.last_ns < spacing_ns:
                     continue
+                if m == 1 and not _thermal_finite(i, thermal_c, probe_mask, thermal_ctx):
+                    continue  # e.g. temperatures before any process context: NaN regressors
                 if a.first_ns < 0:
                     a.first_ns = ts
                 elif ts - a.first_ns >= hours_ns and a.n >= self.cfg.baseline_min_windows:
@@ -215,3 +217,10 @@ class AssetBaselines:
                     accs.append(a)
                 out._acc[name] = accs
         return out
+
+
+def _thermal_finite(i: int, thermal_c, probe_mask, thermal_ctx) -> bool:
+    """Whether row ``i``'s kept probes and context regressors are all finite (SV, serve)."""
+    mask = np.asarray(probe_mask[i], bool)
+    temps = np.asarray(thermal_c[i], np.float64)[:, mask]
+    return bool(np.isfinite(temps).all() and np.isfinite(np.asarray(thermal_ctx[i])).all())
