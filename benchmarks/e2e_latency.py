@@ -6,8 +6,9 @@ on a fresh store and a registry holding ``--model``, a health subscriber, then
 ``plantwatch simulate --templates --multiply M`` in real time (speedup 1) for ``--duration`` plant
 seconds. Latency = arrival of the health event at the subscriber - the window's time (the
 triggering reading's timestamp on the ingest host's clock, the simulator publishing at that
-time), over events after ``--warmup`` s. A plant keeps up when p99 <= 1 s and serve scored every
-window (health events >= 98 % of the model-input readings published). CPU seconds per wall second
+time), over events after ``--warmup`` s. A plant keeps up when p99 <= 1 s and serve scored its
+windows (health events >= 95 % of the model-input readings published; a thermal reading before
+any process context of its asset cannot be scored, ~1 per asset at start). CPU seconds per wall second
 of broker, publisher, ingest and serve are read from /proc/<pid>/stat over the measured span.
 
     nice -n 10 .venv/bin/python benchmarks/e2e_latency.py --multiply 1 5 10 25 --json FILE
@@ -140,9 +141,11 @@ def run_once(args: argparse.Namespace, multiply: int, model: Path) -> dict:
         time.sleep(args.warmup)
         cpu0, t0 = {k: cpu_s(p) for k, p in pids.items()}, time.monotonic()
         warm_ns = time.time_ns()
-        procs["simulate"].wait()
+        cpu1 = dict(cpu0)
+        while procs["simulate"].poll() is None:  # read /proc while the publisher still runs
+            cpu1 = {k: cpu_s(p) for k, p in pids.items()}
+            time.sleep(0.5)
         span = time.monotonic() - t0
-        cpu1 = {k: cpu_s(p) for k, p in pids.items()}
         time.sleep(3.0)  # the last windows
         health.close()
         published = _published(tmp / "simulate.log")
@@ -171,7 +174,7 @@ def run_once(args: argparse.Namespace, multiply: int, model: Path) -> dict:
             "cpu_cores": {k: round((cpu1[k] - cpu0[k]) / span, 3) for k in pids},
         }
         result["keeps_up"] = bool(
-            lat.size and result["latency_p99_s"] <= 1.0 and len(health.events) >= 0.98 * expected
+            lat.size and result["latency_p99_s"] <= 1.0 and len(health.events) >= 0.95 * expected
         )
         return result
     finally:
