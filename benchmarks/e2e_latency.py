@@ -8,8 +8,9 @@ seconds. Latency = arrival of the health event at the subscriber - the window's 
 triggering reading's timestamp on the ingest host's clock, the simulator publishing at that
 time), over events after ``--warmup`` s. A plant keeps up when p99 <= 1 s and serve scored its
 windows (health events >= 95 % of the model-input readings published; a thermal reading before
-any process context of its asset cannot be scored, ~1 per asset at start). CPU seconds per wall second
-of broker, publisher, ingest and serve are read from /proc/<pid>/stat over the measured span.
+any process context of its asset cannot be scored, ~1 per asset at start). CPU seconds per wall
+second of broker, publisher, ingest and serve are read from /proc/<pid>/stat over the measured
+span.
 
     nice -n 10 .venv/bin/python benchmarks/e2e_latency.py --multiply 1 5 10 25 --json FILE
 
