@@ -43,10 +43,11 @@ class Redaction:
 
 EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
 _GROUPED = r"(?:\+\d{1,3}[ .\-]?)?(?:\(\d{1,4}\)[ .\-]?)?\d{2,5}(?:[ .\-]\d{2,5}){1,4}"
-PHONE = re.compile(rf"(?<![\w/.\-:#])(?:{_GROUPED}|\+?\d{{8,15}})(?![\w/\-:]|\.\d)")
+PHONE = re.compile(rf"(?<![\w/.\-:#])(?:{_GROUPED}|\+?\d{{8,15}})(?![\w/\-]|[.:]\d)")
 PART_NUMBER = re.compile(r"^\d{2,5}-\d{2,5}$")  # two hyphenated groups: a part, not a phone
 PHONE_CUE = re.compile(
-    r"\b(?:ph|phone|tel|mob|mobile|cell|ext|call|ring|rang|fax)\b[.:#]?\s*(\+?\d[\d \-]{4,}\d)",
+    r"(?<![\w'’\-])(?:ph|phone|tel|mob|mobile|cell|ext|call|ring|rang|fax)\b[.:#]?\s*"
+    r"(\+?\d[\d \-]{4,}\d)",  # not the "ring" of an o-ring
     re.IGNORECASE,
 )
 DATE = re.compile(r"\d{1,4}[/.\-]\d{1,2}[/.\-]\d{1,4}")
@@ -155,7 +156,10 @@ def _phones(text: str) -> list[Span]:
             continue
         spans.append(Span(m.start(), m.end(), Kind.PHONE))
     for m in PHONE_CUE.finditer(text):
-        if sum(c.isdigit() for c in m.group(1)) >= 6 and not UNIT_AFTER.match(text, m.end(1)):
+        number = m.group(1)
+        if DATE.fullmatch(number.strip()):
+            continue
+        if sum(c.isdigit() for c in number) >= 6 and not UNIT_AFTER.match(text, m.end(1)):
             spans.append(Span(m.start(1), m.end(1), Kind.PHONE))
     return spans
 
