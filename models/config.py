@@ -52,6 +52,9 @@ class ArchConfig(Section):
     vibration_tokens: int = Field(default=8, ge=1, le=256)
     thermal_tokens: int = Field(default=4, ge=1, le=256)
     note_pool_tokens: int = Field(default=4, ge=1, le=64)
+    use_baseline: bool = Field(
+        default=True, description="read the change against per-asset baselines when ready"
+    )
     fusion: Literal["hybrid", "late", "early"] = Field(
         default="hybrid",
         description="hybrid: late heads + latent mid fusion + gate; late: gated per-modality "
@@ -84,6 +87,12 @@ class TrainConfig(Section):
         default=True, description="sample fault windows evenly by episode, half of each batch"
     )
     patience: int = Field(default=4, ge=1, description="early stop: epochs without improvement")
+    min_train_severity: float = Field(
+        default=0.05, ge=0, lt=1, description="fault windows below it are left out of training"
+    )
+    running_only: bool = Field(
+        default=True, description="train and select on windows of running machines only"
+    )
     fast_compile: Literal["auto", "on", "off"] = Field(
         default="auto", description="cheap XLA passes (auto: under 4,096 training windows)"
     )

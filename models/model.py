@@ -83,6 +83,7 @@ class FusionModel(nnx.Module):
         self.thermal = ThermalEncoder(inp, arch, rngs)
         self.camera = CameraEncoder(inp, arch, rngs)
         self.notes = NotesEncoder(inp, arch, rngs)
+        self.use_baseline = arch.use_baseline
         self.fusion = HybridFusion(arch, len(ASSET_TYPES), len(FAULT_CLASSES), rngs)
 
     @property
@@ -103,6 +104,8 @@ class FusionModel(nnx.Module):
         Each encoder reads the absolute features and, where the asset's baseline is frozen
         (``base_ready``), their change against the asset's own baseline (zeros otherwise).
         """
+        if not self.use_baseline:
+            f = f._replace(base_ready=jnp.zeros_like(f.base_ready))
         if m == 0:
             std = self.vib_std[...][None, None]
             vib = (f.vib - self.vib_mean[...][None, None]) / std

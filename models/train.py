@@ -121,8 +121,9 @@ def episode_weights(labels) -> np.ndarray:
     normal = ~labels.fault
     w[normal] = 1.0 / max(int(normal.sum()), 1)
     if labels.fault.any():
-        keys = np.char.add(labels.asset[labels.fault].astype(str), labels.fault_class[
-            labels.fault].astype(str))
+        keys = np.char.add(
+            labels.asset[labels.fault].astype(str), labels.fault_class[labels.fault].astype(str)
+        )
         _, inv, counts = np.unique(keys, return_inverse=True, return_counts=True)
         w[labels.fault] = 1.0 / (counts[inv] * len(counts))
     return w
@@ -161,6 +162,19 @@ def val_quick(graphdef, state, val: Dataset) -> tuple[float, float]:
     return float(auroc(y, score)), float(np.nanmean(parts))
 
 
+def trainable(ds: Dataset, cfg: ModelConfig) -> np.ndarray:
+    """Rows the objectives learn from: a machine stopped (for the repair after a failure, or a
+    stop) shows no fault, and its alarms are suppressed live; a fault far below any modality's
+    visibility (the first part of an episode) carries no signal. Evaluation keeps every row."""
+    t = cfg.train
+    keep = ~ds.labels.fault | (ds.labels.severity >= t.min_train_severity)
+    if t.running_only:
+        f = ds.features
+        running = np.where(f.present[:, 1], f.thermal_ctx[:, -1, 3] > 0.5, True)
+        keep &= running
+    return keep
+
+
 def train_and_evaluate(cfg: ModelConfig, workdir: Path, ds: Dataset) -> tuple[FusionModel, dict]:
     """Train on ``ds`` (split inside), write ``workdir`` (a model directory), return figures.
 
@@ -170,7 +184,8 @@ def train_and_evaluate(cfg: ModelConfig, workdir: Path, ds: Dataset) -> tuple[Fu
     workdir.mkdir(parents=True, exist_ok=True)
     t = cfg.train
     split, parts = split_dataset(ds, cfg)
-    train, val = parts["train"], parts["val"]
+    train = parts["train"].take(np.flatnonzero(trainable(parts["train"], cfg)))
+    val = parts["val"].take(np.flatnonzero(trainable(parts["val"], cfg)))
     if len(train) == 0:
         raise ValueError("no training windows: is the store too short for one window?")
     # tiny runs (demo, tests): compile time dominates, so compile with cheap XLA passes
@@ -220,13 +235,17 @@ def train_and_evaluate(cfg: ModelConfig, workdir: Path, ds: Dataset) -> tuple[Fu
     bar.close()
     train_s = time.monotonic() - t0
     model = nnx.merge(mgd, best[1])
+    test_rv = parts["test"].take(np.flatnonzero(trainable(parts["test"], cfg)))
     result = {
         "train_seconds": train_s,
         "best_epoch": best[2],
         "val": figures(mgd, best[1], val) if len(val) else {},
         "test": figures(mgd, best[1], parts["test"]) if len(parts["test"]) else {},
+        # the same test windows less stopped machines and faults below min_train_severity
+        "test_running_visible": figures(mgd, best[1], test_rv) if len(test_rv) else {},
         "split": split.to_json(),
         "windows": {k: len(v) for k, v in parts.items()},
+        "windows_trained": {"train": len(train), "val": len(val)},
     }
     save_model(model, cfg, workdir, {"best_epoch": best[2]})
     # conformal p-values from the held-out (validation) normal windows: <workdir>/calibration/
