@@ -102,3 +102,15 @@ def test_clopper_pearson_matches_known_values() -> None:
     assert lo == 0.0 and hi == pytest.approx(0.30850, abs=1e-4)
     lo, hi = clopper_pearson(5, 10)
     assert lo == pytest.approx(0.18709, abs=1e-4) and hi == pytest.approx(0.81291, abs=1e-4)
+
+
+def test_calibration_rows_are_baseline_ready_for_present_modalities() -> None:
+    from types import SimpleNamespace
+
+    from models.calibration import baseline_ready_rows
+
+    present = np.array([[1, 1, 1, 0], [1, 1, 0, 0], [1, 0, 0, 1], [0, 0, 0, 1]], bool)
+    ready = np.array([[1, 1, 1], [1, 1, 0], [0, 1, 1], [0, 0, 0]], bool)
+    rows = baseline_ready_rows(SimpleNamespace(present=present, base_ready=ready))
+    np.testing.assert_array_equal(rows, [True, True, False, True])
+    assert baseline_ready_rows(SimpleNamespace(present=present)).all()
