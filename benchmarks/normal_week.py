@@ -1,6 +1,6 @@
 """A simulated normal week, replayed faster than real time through the scorer and alarm engine.
 
-The benchmark plant (``--assets`` of its assets, default all 200) with no faults
+The benchmark plant (every family scaled to ``--assets`` in all; default 200) with no faults
 (``faults_per_asset_year = 0``; machine stops, stuck sensors and message disorder as configured)
 is simulated for ``--days`` and every message goes, in publish order, through the live path of
 ``plantwatch serve`` (``ScoringService.process``: validation, window assembly, incremental
@@ -77,8 +77,12 @@ def main() -> int:
         "jax_compilation_cache_dir", str(Path(tempfile.gettempdir()) / "plantwatch-e2e-xla")
     )
     config = normal_plant(args.config)
-    chosen = [a.id for a in config.resolved_assets][: args.assets]
     raw = config.model_dump(mode="json")
+    total = len(config.resolved_assets)
+    if args.assets < total:  # every family scaled down: the engine expects only these assets
+        for fam in raw["assets"]:
+            fam["count"] = max(1, round(fam["count"] * args.assets / total))
+    chosen = [a.id for a in PlantConfig.model_validate(raw).resolved_assets]
     tmp = Path(tempfile.mkdtemp(prefix="normal-week-"))
     raw["alarms"]["journal_path"] = str(tmp / "alarms.sqlite")
     config = PlantConfig.model_validate(raw)
@@ -127,7 +131,10 @@ def main() -> int:
     kinds: dict[str, int] = {}
     for a in alarms:
         kinds[a["kind"]] = kinds.get(a["kind"], 0) + 1
-    stops = sum(int(np.sum(np.diff([s == "running" for s in st]) < 0)) for _, st in states.values())
+    stops = sum(
+        int(np.sum(np.diff(np.array([s == "running" for s in st], np.int8)) < 0))
+        for _, st in states.values()
+    )
     cal = getattr(service.live.calibration, "reference", None) if service.live else None
     result = {
         "model": str(model),
