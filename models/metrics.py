@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy.stats import rankdata
 
@@ -26,3 +28,19 @@ def macro_f1(true: np.ndarray, pred: np.ndarray) -> float:
         fn = np.sum((pred != c) & (true == c))
         f1s.append(2 * tp / max(2 * tp + fp + fn, 1))
     return float(np.mean(f1s)) if f1s else float("nan")
+
+
+def json_safe(x: object) -> object:
+    """``x`` for strict JSON: NaN and infinities as null (a figure with no data, e.g. AUROC with
+    one class absent), numpy scalars and arrays as Python numbers and lists."""
+    if isinstance(x, dict):
+        return {str(k): json_safe(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [json_safe(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return json_safe(x.tolist())
+    if hasattr(x, "item") and not isinstance(x, str):
+        x = x.item()  # type: ignore[union-attr]
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x

@@ -26,6 +26,7 @@ from models.config import ModelConfig
 from models.dataset import Dataset
 from models.features import NormStats, fit_thermal_model, fit_vibration_stats
 from models.losses import modality_dropout, total_loss
+from models.metrics import json_safe
 from models.model import Features, FusionModel
 from models.progress import Progress
 from models.splits import Split, make_split
@@ -234,7 +235,7 @@ def train_and_evaluate(cfg: ModelConfig, workdir: Path, ds: Dataset) -> tuple[Fu
                 "val_auroc": v,
                 "val_loss": vloss,
             }
-            logf.write(json.dumps(rec) + "\n")
+            logf.write(json.dumps(json_safe(rec), allow_nan=False) + "\n")
             logf.flush()
             bar.update(0, note=f"loss {host['loss']:.3f} val_auroc {v:.4f}")
             crit = (v if np.isfinite(v) else -np.inf, -vloss if np.isfinite(vloss) else -np.inf)
@@ -264,6 +265,6 @@ def train_and_evaluate(cfg: ModelConfig, workdir: Path, ds: Dataset) -> tuple[Fu
     # conformal p-values from the held-out (validation) normal windows: <workdir>/calibration/
     cal_set = val if len(val) and (~val.labels.fault).any() else train
     result["calibration_groups"] = calibrate_dataset(mgd, best[1], cal_set, workdir).counts()
-    (workdir / "metrics.json").write_text(json.dumps(result, indent=2, default=float))
+    (workdir / "metrics.json").write_text(json.dumps(json_safe(result), indent=2, allow_nan=False))
     log.info("trained in %.1f s; test %s", train_s, result["test"].get("auroc"))
     return model, result

@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     # compiled steps are reused by the next training run (STACK.md: 4.7 s -> 1.0 s)
     jax.config.update("jax_compilation_cache_dir", str(args.out / ".cache" / "xla"))
     from models import registry
+    from models.metrics import json_safe
     from models.store_data import load_store_dataset
     from models.train import train_and_evaluate
 
@@ -64,9 +65,9 @@ def run(args: argparse.Namespace) -> int:
     active = registry.active_version(args.out)
     print(
         json.dumps(
-            {"version": version_dir.name, "active": active, "test": result["test"]},
+            json_safe({"version": version_dir.name, "active": active, "test": result["test"]}),
             indent=1,
-            default=float,
+            allow_nan=False,
         )
     )
     return 0
