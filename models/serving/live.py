@@ -48,10 +48,10 @@ class LiveScorer:
         self.calibration = load_calibration(self.model_dir)
         self.assets = {a.id: a for a in assets}
         self.scorer.reserve(sorted(self.assets))
-        self.warm_s = self.scorer.warm() if warm else 0.0
         self._encoded: dict[str, np.ndarray] = {}  # asset -> (4,) presence held in the cache
         self._explainer: Any = None
         self.unscorable = 0
+        self.warm_s = self._warm() if warm else 0.0
         log.info(
             "model %s loaded in %.1f s (%d assets, buckets %s compiled in %.1f s)",
             self.version,
@@ -60,6 +60,29 @@ class LiveScorer:
             self.scorer.buckets,
             self.warm_s,
         )
+
+    def _warm(self) -> float:
+        """Compile before the stream: the incremental path at every bucket, the baselines'
+        spectra at every bucket, and one explanation (the first alarm must not wait for it)."""
+        t0 = time.perf_counter()
+        self.scorer.warm()
+        try:
+            from models.batch import make_batch, pad_batch
+            from models.scoring import raw_spectra
+        except ImportError:  # a scorer without per-asset baselines
+            raw_spectra = None
+        if raw_spectra is not None:
+            for size in self.scorer.buckets:
+                chunk = pad_batch(make_batch([], self.scorer.cfg.inputs, 1), size)
+                np.asarray(raw_spectra(chunk, self.scorer.cfg))
+        if self.assets:
+            a = next(iter(self.assets.values()))
+            empty = Window(a.id, a.type, 0, None, None, None, (), None, {})
+            try:
+                self.explain(empty)
+            except Exception:  # warming only; a real window is explained later
+                log.warning("could not pre-compile the explanation", exc_info=True)
+        return time.perf_counter() - t0
 
     # ------------------------------------------------------------------------ scoring
 
