@@ -52,8 +52,9 @@ def test_broker_restart_with_shared_subscription_loses_nothing(mosquitto, tmp_pa
 
 
 def test_unmatched_non_retained_is_retried_and_retained_is_accepted(mosquitto):
-    """No subscriber at all: a retained message is accepted at once; a plain one is published
-    again until ``unmatched_retry_s``, then taken as accepted and counted."""
+    """A retained message is accepted at once. A plain one with nobody ever subscribed is
+    accepted at once too (no throttling of a lone simulator); once subscribers have existed, a
+    plain one is published again until ``unmatched_retry_s``, then taken as accepted."""
     broker = BrokerUrl.parse(mosquitto.url)
     client = make_client(broker, v5=True)
     connect(client, broker)
@@ -63,18 +64,24 @@ def test_unmatched_non_retained_is_retried_and_retained_is_accepted(mosquitto):
         assert window.flush(5)
         assert window.unmatched_retries == 0
         t0 = time.monotonic()
-        window.publish("plantwatch/v1/test/plain", b"y")
-        assert window.flush(10)
-        assert time.monotonic() - t0 >= 1.0
-        assert window.unmatched_retries >= 2 and window.unmatched_given_up == 1
+        window.publish("plantwatch/v1/test/plain", b"never-heard")
+        assert window.flush(5) and time.monotonic() - t0 < 1.0
+        assert window.unmatched_never_subscribed == 1 and window.unmatched_retries == 0
         got: list[bytes] = []
         sub = make_client(broker, v5=True)
         sub.on_message = lambda _c, _u, m: got.append(m.payload)
         connect(sub, broker)
         sub.subscribe("plantwatch/v1/test/#", qos=1)
         assert wait_for(lambda: got == [b"x"], 5)  # the retained one was kept
+        window.publish("plantwatch/v1/test/plain", b"heard")
+        assert window.flush(5) and wait_for(lambda: got == [b"x", b"heard"], 5)
         sub.disconnect()
         sub.loop_stop()
+        t0 = time.monotonic()
+        window.publish("plantwatch/v1/test/plain", b"y")  # subscribers existed: retried
+        assert window.flush(10)
+        assert time.monotonic() - t0 >= 1.0
+        assert window.unmatched_retries >= 2 and window.unmatched_given_up == 1
     finally:
         client.disconnect()
         client.loop_stop()

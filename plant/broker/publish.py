@@ -13,7 +13,10 @@ it for later subscribers). For any other message it is not: Mosquitto answers 0x
 seconds after a restart until a shared-subscription consumer (ingest) has subscribed again, and
 the message would be lost. Such a message keeps its window slot and is published again with
 back-off (0.2 s doubling to 2 s) for up to ``unmatched_retry_s``; only after that is it taken
-as accepted (nobody listens: e.g. no ingest runs at all), counted in ``unmatched_given_up``.
+as accepted, counted in ``unmatched_given_up``. Retrying starts only once some non-retained
+message has reached a subscriber: before that nobody listens at all (``plantwatch simulate``
+with no ingest running), and holding every message for a minute would only throttle the
+publisher (counted in ``unmatched_never_subscribed``).
 """
 
 from __future__ import annotations
@@ -53,6 +56,8 @@ class WindowedPublisher:
         self.unmatched_retry_s = unmatched_retry_s
         self.unmatched_retries = 0  # messages published again after a 0x10 PUBACK
         self.unmatched_given_up = 0  # ... and taken as accepted after unmatched_retry_s
+        self.unmatched_never_subscribed = 0  # 0x10 before any subscriber ever took one: accepted
+        self._delivered_once = False  # a non-retained message has reached a subscriber
         self._slots = threading.Semaphore(window)
         self._unacked = 0
         self._lock = threading.Lock()
@@ -90,6 +95,8 @@ class WindowedPublisher:
         self._settle(entry, code)
 
     def _settle(self, entry: tuple[str, bytes, bool, float, int], code: int) -> None:
+        if code == 0 and not entry[2]:
+            self._delivered_once = True
         if code == self.UNMATCHED and self._retry(entry):
             return  # keeps its window slot until delivered (or given up)
         if code >= 0x80:
@@ -101,6 +108,11 @@ class WindowedPublisher:
         topic, payload, retain, first, tries = entry
         if retain:
             return False  # the broker keeps a retained message for later subscribers
+        if not self._delivered_once:
+            # nobody has subscribed since we started (e.g. simulate with no ingest running):
+            # waiting would only throttle the publisher to a window per retry period
+            self.unmatched_never_subscribed += 1
+            return False
         if time.monotonic() - first > self.unmatched_retry_s:
             self.unmatched_given_up += 1
             log.warning(
