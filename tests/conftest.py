@@ -9,6 +9,12 @@ pytest_plugins = ["tests.fixtures.brokers"]
 
 REPO = Path(__file__).resolve().parent.parent
 
+# One XLA compilation cache for the whole test run, in-process and in the plantwatch train /
+# serve subprocesses the tests start: the same tiny models compile once, not in every test.
+XLA_CACHE = REPO / "tests" / "artifacts" / "xla-cache"
+os.environ.setdefault("PLANTWATCH_XLA_CACHE", str(XLA_CACHE))
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.environ["PLANTWATCH_XLA_CACHE"])
+
 
 def _shared_data_candidates() -> list[Path]:
     """Where the real datasets may be: $PLANTWATCH_SHARED_DATA, then ``shared/data`` beside the

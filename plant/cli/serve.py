@@ -49,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     if args.api_port is not None:
         api = config.alarms.api.model_copy(update={"port": args.api_port})
         config = config.model_copy(update={"alarms": config.alarms.model_copy(update={"api": api})})
-    cache = args.xla_cache or args.registry / ".cache" / "xla"
+    env_cache = os.environ.get("PLANTWATCH_XLA_CACHE")  # shared by every run, e.g. the tests
+    cache = args.xla_cache or (Path(env_cache) if env_cache else args.registry / ".cache" / "xla")
     import jax
 
     jax.config.update("jax_compilation_cache_dir", str(cache))  # restarts compile in seconds

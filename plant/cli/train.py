@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 from pathlib import Path
 
 from plant.cli.common import EXIT_CONFIG, load_plant, setup_logging
@@ -50,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     import jax
 
     # compiled steps are reused by the next training run (STACK.md: 4.7 s -> 1.0 s)
-    jax.config.update("jax_compilation_cache_dir", str(args.out / ".cache" / "xla"))
+    cache = os.environ.get("PLANTWATCH_XLA_CACHE") or str(args.out / ".cache" / "xla")
+    jax.config.update("jax_compilation_cache_dir", cache)
     from models import registry
     from models.metrics import json_safe
     from models.store_data import load_store_dataset
