@@ -374,7 +374,8 @@ class Explainer:
         """Top envelope-spectrum bands by attribution, in orders and Hz, labelled."""
         markers = harmonic_markers(bearing, self.cfg.inputs.max_order)
         speed = float(shaft_hz) if shaft_hz else None
-        top = np.argsort(-attr)[:TOP_BANDS]
+        # bands that raise the score, never DC (order 0 carries no machine frequency)
+        top = [j for j in np.argsort(-attr) if j > 0 and attr[j] > 0][:TOP_BANDS]
         bands = []
         for j in top:
             order = float(j * self.step)

@@ -349,7 +349,9 @@ def test_the_real_explainers_output_is_what_the_pages_draw():
     from dashboard.figures.thermal import residual_figure
     from dashboard.figures.vibration import spectrum_figure
     from dashboard.shapley_panel import shapley_panel
+    from models.batch import ASSET_TYPES
     from models.explain import Explainer
+    from models.features import identity_stats
     from models.model import FusionModel
     from models.scoring import Scorer
     from plant.labels import FaultClass
@@ -363,7 +365,11 @@ def test_the_real_explainers_output_is_what_the_pages_draw():
         return np.zeros(x.shape, x.dtype)
 
     graphdef, state = nnx.split(nnx.eval_shape(lambda: FusionModel(TINY, nnx.Rngs(0))))
-    scorer = Scorer(nnx.merge(graphdef, jax.tree.map(weights, state)), TINY, "random")
+    model = nnx.merge(graphdef, jax.tree.map(weights, state))
+    stats = identity_stats(TINY.inputs, len(ASSET_TYPES))
+    # random params; a "normal" spectrum far below the window's, so its bands stand out
+    model.set_stats(stats._replace(vib_mean=np.full_like(stats.vib_mean, -20.0)))
+    scorer = Scorer(model, TINY, "random")
     w = make_window(np.random.default_rng(7), "PA-000", T0, FaultClass.BEARING_OUTER)
     doc = Explainer(scorer).explain(w, bearing=BEARING, shaft_hz=w.context.shaft_speed_hz)
     e = parse_explanation(json.loads(json.dumps(doc)), "serve")

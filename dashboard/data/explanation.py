@@ -213,7 +213,9 @@ def parse_explanation(
         score=_num(doc, "score", "explanation") if "score" in doc else None,
         primary=primary,
         bands=_bands(vib),
-        peak_hz=_num(vib, "peak_hz", "evidence.vibration") if "peak_hz" in vib else None,
+        peak_hz=(  # null: no band raised the score
+            _num(vib, "peak_hz", "evidence.vibration") if vib.get("peak_hz") is not None else None
+        ),
         peak_label=str(vib.get("peak_label") or ""),
         thermal=_thermal(evidence["thermal"]) if evidence.get("thermal") else None,
         saliency=_saliency(evidence["camera"]) if evidence.get("camera") else None,
