@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import shutil
 from pathlib import Path
 
@@ -37,24 +36,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-level", default="INFO")
 
 
-def _clean(x: object) -> object:
-    """JSON without NaN/inf (null instead), numpy scalars as Python numbers."""
-    if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_clean(v) for v in x]
-    if hasattr(x, "item") and not isinstance(x, str):
-        x = x.item()  # type: ignore[union-attr]
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
-
-
 def run(args: argparse.Namespace) -> int:
     setup_logging(args.log_level)
     plant = load_plant(args)
     from models import registry
     from models.evaluate import evaluate
+    from models.metrics import json_safe
 
     model = args.model
     if not (model / "weights.msgpack").is_file():  # a registry: its active model
@@ -73,11 +60,11 @@ def run(args: argparse.Namespace) -> int:
         explain_limit=args.explain_limit,
         variant_epochs=args.variant_epochs,
     )
-    text = json.dumps(_clean(doc), indent=1, allow_nan=False)
+    text = json.dumps(json_safe(doc), indent=1, allow_nan=False)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(text)
     if args.save:
         shutil.copyfile(args.json, model / "evaluation.json")
     summary = {k: doc[k] for k in ("auroc", "false_alarms_per_asset_day", "recall_before_failure")}
-    print(json.dumps(_clean(summary), indent=1))
+    print(json.dumps(json_safe(summary), indent=1, allow_nan=False))
     return 0

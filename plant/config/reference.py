@@ -108,12 +108,15 @@ def _default(field: FieldInfo) -> str:
 
 
 def _description(field: FieldInfo) -> str:
-    texts = [field.description or ""]
-    for arg in typing.get_args(field.annotation):
-        for item in getattr(arg, "__metadata__", ()):
-            if isinstance(item, FieldInfo) and item.description and not texts[0]:
-                texts[0] = item.description
-    return texts[0].replace("|", "\\|").replace("\n", " ")
+    """The field's description, else that of an Annotated alias it uses (e.g. ``Id``)."""
+    aliases = [
+        item.description
+        for arg in typing.get_args(field.annotation)
+        for item in getattr(arg, "__metadata__", ())
+        if isinstance(item, FieldInfo) and item.description
+    ]
+    text = field.description or next(iter(aliases), "")
+    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def _section(model: type[BaseModel], path: str) -> list[str]:
