@@ -11,7 +11,7 @@ from dash import dcc, html
 from dashboard.components import fmt_ts
 from dashboard.data import evidence as ev
 from dashboard.data.explanation import Explanation
-from dashboard.data.model_info import ModelInsight
+from dashboard.data.model_info import ModelInsight, ThermalOffset
 from dashboard.data.store import StoreView
 from dashboard.figures.camera import image_figure
 from dashboard.figures.theme import empty_figure
@@ -123,11 +123,14 @@ def thermal_panel(
     at_ns: int,
     history_s: float,
     expl: Explanation | None = None,
+    plant: PlantConfig | None = None,
 ) -> html.Div:
     t = ev.thermal_evidence(store, asset, at_ns, history_s)
     if t is None:
         return _panel("Temperature", [html.P("No temperatures in the look-back.")], "thermal")
-    expected = insight.expected_temperature_c(asset, t)
+    offset = insight.thermal_offset(plant, store.reader, asset) if plant is not None else None
+    expected = insight.expected_temperature_c(asset, t, offset)
+    basis = offset.describe() if offset is not None else "fleet normal model"
     graphs = []
     for j, ch in enumerate(t.channels):
         exp = expected[:, j] if expected is not None else None
@@ -143,17 +146,36 @@ def thermal_panel(
                     f"{ch}: measured vs expected" if exp is not None else f"{ch}: measured",
                     residual_limit_c=insight.residual_limit_c(asset, j),
                     at_ns=at_ns,
+                    expected_name=_expected_name(offset, j),
                 ),
             )
         )
     why = (
-        ""
+        _offset_text(basis, offset)
         if expected is not None
         else "Expected temperature not shown: no readable active model in the registry."
     )
     residual = _residual_graph(asset, t, expected, insight, expl)
-    body = [html.P(why, className="note-meta"), *graphs]
+    body = [html.P(why, className="note-meta", id="thermal-expected-basis"), *graphs]
     return _panel("Temperature", body + ([residual] if residual is not None else []), "thermal")
+
+
+def _expected_name(offset: ThermalOffset | None, probe: int) -> str:
+    if offset is None or not offset.ready or probe >= len(offset.offset_c):
+        return "expected (fleet model)"
+    return f"expected (fleet model + asset offset {offset.offset_c[probe]:+.1f} °C)"
+
+
+def _offset_text(basis: str, offset: ThermalOffset | None) -> str:
+    """Which expectation the figures draw, and over which baseline period."""
+    text = f"Expected temperature: {basis}"
+    if offset is not None and offset.ready:
+        period = f"{fmt_ts(offset.start_ns)} to {fmt_ts(offset.end_ns)}"
+        sig = ", ".join(f"{x:+.2f}" for x in offset.offset_sigma)
+        text += f" (baseline {period}, {offset.windows} windows; offset in residual std: {sig})"
+    elif offset is not None and offset.windows:
+        text += f" ({offset.windows} baseline windows since {fmt_ts(offset.start_ns)})"
+    return text + "."
 
 
 def _residual_graph(asset: Asset, t, expected, insight: ModelInsight, expl: Explanation | None):
@@ -276,7 +298,7 @@ def evidence_panels(
     panels = []
     for build in (
         lambda: vibration_panel(store, asset, at_ns, fault, expl),
-        lambda: thermal_panel(store, insight, asset, at_ns, max(hist, 6 * 3600), expl),
+        lambda: thermal_panel(store, insight, asset, at_ns, max(hist, 6 * 3600), expl, plant),
         lambda: camera_panel(store, asset, at_ns, expl),
         lambda: notes_panel(store, asset, at_ns, notes_s, expl),
     ):

@@ -24,6 +24,7 @@ from models.calibration import calibrate_dataset
 from models.checkpoint import save_model
 from models.config import ModelConfig
 from models.dataset import Dataset
+from models.drift import save_reference
 from models.features import NormStats, fit_thermal_model, fit_vibration_stats
 from models.losses import modality_dropout, total_loss
 from models.metrics import json_safe
@@ -264,7 +265,10 @@ def train_and_evaluate(cfg: ModelConfig, workdir: Path, ds: Dataset) -> tuple[Fu
     save_model(model, cfg, workdir, {"best_epoch": best[2]})
     # conformal p-values from the held-out (validation) normal windows: <workdir>/calibration/
     cal_set = val if len(val) and (~val.labels.fault).any() else train
-    result["calibration_groups"] = calibrate_dataset(mgd, best[1], cal_set, workdir).counts()
+    cal = calibrate_dataset(mgd, best[1], cal_set, workdir)
+    result["calibration_groups"] = cal.counts()
+    # the model page's drift reference: training windows' features, held-out normal scores
+    save_reference(workdir, parts["train"].features, cal.reference.get("*|*"))
     (workdir / "metrics.json").write_text(json.dumps(json_safe(result), indent=2, allow_nan=False))
     log.info("trained in %.1f s; test %s", train_s, result["test"].get("auroc"))
     return model, result

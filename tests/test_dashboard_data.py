@@ -199,6 +199,15 @@ def test_expected_temperature_is_the_active_models_normal_behaviour(tmp_path, pl
     expected = insight.expected_temperature_c(asset, th)
     np.testing.assert_allclose(expected[:, 0], [30 + 10 + 10 + 5, 30 + 20 + 5], rtol=1e-5)
     assert insight.residual_limit_c(asset, 0) == pytest.approx(2.4, rel=1e-5)
+    # the asset's own offset (its baseline's mean residual) is added only once it is ready
+    from dashboard.data.model_info import ThermalOffset
+
+    off = ThermalOffset(True, np.array([1.5, 0.0]), np.array([1.2, 0.0]), 0, 1, 6)
+    with_offset = insight.expected_temperature_c(asset, th, off)
+    np.testing.assert_allclose(with_offset[:, 0], expected[:, 0] + 1.2, rtol=1e-6)
+    not_ready = dataclasses.replace(off, ready=False)
+    np.testing.assert_allclose(insight.expected_temperature_c(asset, th, not_ready), expected)
+    assert "offset" in off.describe() and "not ready" in not_ready.describe()
 
 
 CONTRACT_EXPLANATION = {

@@ -294,27 +294,38 @@ def _thermal_model(config, store: Path, t0: int, t1: int) -> tuple[np.ndarray, n
     return xs, N_THERMAL_FEATURES
 
 
+# The scenario's model: small, and per-asset baselines over each asset's first plant hour (after
+# the first hour's thermal look-back), so the asset page can add the asset's thermal offset.
+MODEL_CONFIG = {
+    "inputs": {
+        "order_bins": 16, "note_vocab": 256, "image_size": 16,
+        "baseline_hours": 1.0, "baseline_spacing_s": 600, "baseline_min_windows": 4,
+    },
+    "arch": {"width": 8},
+}  # fmt: skip
+
+
 def build_registry(config, store: Path, registry: Path, events: list[HealthEvent]) -> Path:
     import json
 
     import jax
     from flax import nnx
 
-    from dashboard.data.drift import save_reference
+    from ingest.assembly import iter_windows
     from ingest.store.reader import StoreReader
     from models import registry as reg
     from models.batch import ASSET_TYPES
     from models.calibration import Calibration, calibration_group
     from models.checkpoint import save_model
     from models.config import ModelConfig
+    from models.dataset import build_dataset
+    from models.drift import save_reference
     from models.features import identity_stats
     from models.model import FusionModel
 
     t0 = min(e.ts_ns for e in events) - SCORE_EVERY_NS
     t_ref = t0 + 2 * HOUR_NS
-    cfg = ModelConfig.model_validate(
-        {"inputs": {"order_bins": 16, "note_vocab": 256, "image_size": 16}, "arch": {"width": 8}}
-    )
+    cfg = ModelConfig.model_validate(MODEL_CONFIG)
     stats = identity_stats(cfg.inputs, len(ASSET_TYPES))
     coef, sigma = stats.th_coef.copy(), stats.th_sigma.copy()
     per_type, n_feat = _thermal_model(config, store, t0, t_ref)
@@ -348,6 +359,11 @@ def build_registry(config, store: Path, registry: Path, events: list[HealthEvent
         [calibration_group(types[e.asset], [True] * 4) for e in normal],
         min_count=20,
     ).save(version)
-    save_reference(version, StoreReader(store), assets, t0, t_ref)
+    # the drift reference as `plantwatch train` writes it: features of the first two hours'
+    # windows (assembled and featurised as training does) and the normal windows' scores
+    times = np.arange(t0 + HOUR_NS, t_ref + 1, SCORE_EVERY_NS, dtype=np.int64)
+    windows = [w for w in iter_windows(config, StoreReader(store), assets, times) if w is not None]
+    normal_scores = np.array([e.anomaly_score for e in normal])
+    save_reference(version, build_dataset(windows, [], cfg).features, normal_scores)
     reg.promote(registry, version.name)
     return version

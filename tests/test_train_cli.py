@@ -137,3 +137,29 @@ def test_train_registers_a_loadable_model_with_log_metrics_and_card(tmp_path: Pa
     scorer = Scorer.load(active)  # checksum verified, loads without pickle
     assert scorer.cfg.inputs.vibration_samples == 1024
     assert np.isfinite(metrics["train_seconds"])
+    check_drift_reference(active, data, tmp_path / "plant.toml")
+
+
+def check_drift_reference(model_dir: Path, data: Path, config_path: Path) -> None:
+    """``plantwatch train`` wrote the model page's drift reference (models/drift.py: training
+    windows' features, held-out normal scores), and the dashboard's drift over the training store
+    itself, read as recent data, gives a figure per input modality and for the score."""
+    from dashboard.data.drift import drift
+    from ingest.store.reader import StoreReader
+    from models.config import ModelConfig
+    from plant.config import load_config
+
+    doc = json.loads((model_dir / "drift_reference.json").read_text())
+    assert doc["format_version"] == 2 and doc["basis"] == "window features"
+    assert {"vibration", "thermal", "score"} <= set(doc["modalities"])
+    for ref in doc["modalities"].values():
+        assert ref["count"] >= 20 and abs(sum(ref["shares"]) - 1) < 1e-9
+    plant = load_config(config_path)
+    reader = StoreReader(data)
+    cfg = ModelConfig.model_validate_json((model_dir / "config.json").read_text())
+    assets = [a.id for a in plant.resolved_assets]
+    end = reader.time_range()[1]
+    figures = drift(doc, None, reader, assets, end, plant=plant, model_cfg=cfg)
+    for m in doc["modalities"]:
+        if m != "score":  # the store has no scores: that figure needs serve's health events
+            assert figures[m].psi is not None and figures[m].psi >= 0, (m, figures[m])

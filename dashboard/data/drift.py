@@ -1,7 +1,23 @@
 """Drift per modality: how far the plant's recent inputs and scores have moved from what the active
-model was trained and calibrated on (numpy, no Dash, no JAX).
+model was trained and calibrated on (numpy and the models' featurisation, no Dash).
 
-**Statistic, one number per reading** (the same physics as the evidence panels):
+**Reference, written by training.** ``plantwatch train`` writes ``<model_dir>/drift_reference.json``
+(``models/drift.py``, format 2, basis "window features"): per input modality one statistic per
+training window, from the model's own input features (log10 RMS acceleration over the physical
+bands, loudest channel; newest probe minus ambient temperature; mean grey level of the model's
+image; note tokens the model reads), and the fused scores of the held-out normal windows the
+conformal calibration used. The recent side then assembles windows from the live store at
+``RECENT_TIMES`` evenly spaced times over the last ``RECENT_S`` (24 h) for up to ``MAX_ASSETS``
+assets spread over the plant, and featurises them exactly as training did
+(``models.drift.statistics_of_windows``), so both sides are the same statistic of the same
+pipeline.
+
+**Older models (format 1, or no file).** A model directory without a reference (trained before
+``plantwatch train`` wrote one) gets one computed here, once per model version, from the raw
+readings of its training store (the ``data`` of its manifest or metrics, or the path its model
+card says it was trained on) over the training assets (``metrics.json`` ``split.train_assets``, up
+to ``MAX_ASSETS``) in the ``REFERENCE_S`` (1 day) before the split's test cut; at most
+``MAX_PER_MODALITY`` readings per modality and side, evenly spread. One statistic per reading:
 
 | modality | statistic |
 |---|---|
@@ -9,26 +25,15 @@ model was trained and calibrated on (numpy, no Dash, no JAX).
 | thermal | each probe's temperature minus the ambient of the latest context reading (degC) |
 | camera | mean grey level of the image (0..255) |
 | notes | words per note |
-| score | the fused anomaly score of the health events (the scorer's output in the store) |
 
-**Reference.** For the inputs: ``<model_dir>/drift_reference.json`` when the model directory
-has one (written by :func:`save_reference`), else computed here, once per model version, from the
-model's training store (the ``data`` of its manifest or metrics, or the path its model card says
-it was trained on) over the training assets (``metrics.json`` ``split.train_assets``, up to
-``MAX_ASSETS``) in the ``REFERENCE_S`` (1 day) before the split's test cut; at most
-``MAX_PER_MODALITY`` readings per modality and side, evenly spread. For the score: the held-out
-normal windows' scores of the model's conformal calibration (``calibration/scores.npz``, the
-``*|*`` group: every calibration window). The reference is kept as bin edges at its deciles
-(tied deciles merged, so discrete statistics such as words per note bin correctly) and its share
-of readings in each bin.
+and the recent side reads the same statistic from the live store's raw readings. The score
+reference then comes from the calibration (``calibration/scores.npz``, the ``*|*`` group).
 
-**Recent.** The live store's last ``RECENT_S`` (24 h) over up to ``MAX_ASSETS`` assets, evenly
-sampled from the plant's.
-
-**Measure.** Population stability index over those bins: ``PSI = sum (r_i - q_i) ln(r_i / q_i)``,
-r the recent and q the reference share of bin i, both floored at 1e-4. The usual
-reading: < 0.1 no shift, 0.1-0.25 moderate, > 0.25 a significant shift (the model page colours
-> 0.25). A modality with fewer than ``MIN_SAMPLES`` readings on either side has no figure.
+**Measure.** Population stability index over the reference's decile bins (tied deciles merged,
+so discrete statistics bin correctly): ``PSI = sum (r_i - q_i) ln(r_i / q_i)``, r the recent
+and q the reference share of bin i, both floored at 1e-4. The usual reading: < 0.1 no shift,
+0.1-0.25 moderate, > 0.25 a significant shift (the model page colours > 0.25). A modality with
+fewer than ``MIN_SAMPLES`` windows or readings on either side has no figure.
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ from pathlib import Path
 
 import numpy as np
 
+from models.drift import BASIS, psi, reference_bins
+from models.drift import REFERENCE_FILE as REFERENCE_FILE
 from plant.physics.envelope import iso_velocity_rms_mm_s
 from plant.readings import (
     CameraImage,
@@ -60,10 +67,8 @@ REFERENCE_S = 24 * 3600
 MAX_ASSETS = 8
 MAX_PER_MODALITY = 5000  # readings per modality and side, evenly spread over the period
 MIN_SAMPLES = 20
-N_BINS = 10
-FLOOR = 1e-4
+RECENT_TIMES = 48  # windows per asset over the recent period (every 30 min over 24 h)
 SIGNIFICANT_PSI = 0.25
-REFERENCE_FILE = "drift_reference.json"
 INPUTS: tuple[str, ...] = ("vibration", "thermal", "camera", "notes")
 
 
@@ -72,23 +77,6 @@ class DriftFigure:
     psi: float | None  # None: too few samples on one side
     n_reference: int
     n_recent: int
-
-
-def reference_bins(sample: np.ndarray) -> dict:
-    """Bin edges at the reference's deciles (ties merged) and the reference's share per bin."""
-    x = np.asarray(sample, np.float64)
-    edges = np.unique(np.quantile(x, np.linspace(0.1, 0.9, N_BINS - 1)))
-    share = np.bincount(np.searchsorted(edges, x, "right"), minlength=len(edges) + 1) / len(x)
-    return {"edges": edges.tolist(), "shares": share.tolist(), "count": len(x)}
-
-
-def psi(ref: dict, recent: np.ndarray) -> float:
-    """PSI of ``recent`` against a reference from :func:`reference_bins`."""
-    edges = np.asarray(ref["edges"], np.float64)
-    idx = np.searchsorted(edges, np.asarray(recent, np.float64), "right")
-    share = np.maximum(np.bincount(idx, minlength=len(edges) + 1) / max(1, len(recent)), FLOOR)
-    base = np.maximum(np.asarray(ref["shares"], np.float64), FLOOR)
-    return float(np.sum((share - base) * np.log(share / base)))
 
 
 def _thin(values: list[float]) -> np.ndarray:
@@ -153,7 +141,7 @@ def statistics(reader, assets: Sequence[str], start_ns: int, end_ns: int) -> dic
 
 
 def reference_document(stats: dict[str, np.ndarray], source: str) -> dict:
-    """What :func:`save_reference` writes: bins, shares and counts per modality."""
+    """A format-1 reference (raw readings' statistics): bins, shares and counts per modality."""
     return {
         "format_version": 1,
         "source": source,
@@ -165,13 +153,6 @@ def reference_document(stats: dict[str, np.ndarray], source: str) -> dict:
         },
         "modalities": {m: reference_bins(x) for m, x in stats.items() if len(x) >= MIN_SAMPLES},
     }
-
-
-def save_reference(model_dir: Path, reader, assets: Sequence[str], start_ns: int, end_ns: int):
-    """Write ``<model_dir>/drift_reference.json`` from training data (for ``plantwatch train``)."""
-    doc = reference_document(statistics(reader, assets, start_ns, end_ns), str(reader.root))
-    (Path(model_dir) / REFERENCE_FILE).write_text(json.dumps(doc, indent=1))
-    return doc
 
 
 def training_store(model_dir: Path, manifest: dict, metrics: dict) -> Path | None:
@@ -226,29 +207,63 @@ def _spread(items: list[str], n: int) -> list[str]:
     return [items[int(i)] for i in np.linspace(0, len(items) - 1, n)]
 
 
+def recent_window_statistics(
+    plant, reader, assets: Sequence[str], now_ns: int, model_cfg
+) -> dict[str, np.ndarray]:
+    """Format-2 statistics of the recent period: windows of ``assets`` at ``RECENT_TIMES`` evenly
+    spaced times over the last ``RECENT_S``, assembled and featurised as training does."""
+    from ingest.assembly import iter_windows
+    from models.batch import ASSET_TYPES
+    from models.drift import statistics_of_windows
+
+    times = np.linspace(now_ns - RECENT_S * NS, now_ns, RECENT_TIMES).astype(np.int64)
+    windows = [
+        w
+        for w in iter_windows(plant, reader, list(assets), times)
+        if w is not None and w.asset_type in ASSET_TYPES
+    ]
+    return statistics_of_windows(windows, model_cfg)
+
+
 def drift(
     reference: dict | None,
     score_ref: np.ndarray | None,
     reader,
     assets: Sequence[str],
     now_ns: int,
+    *,
+    plant=None,
+    model_cfg=None,
 ) -> dict[str, DriftFigure]:
-    """PSI per input modality and for the fused score, recent vs reference."""
+    """PSI per input modality and for the fused score, recent vs reference.
+
+    A format-2 reference (``basis`` "window features", written by ``plantwatch train``) needs the
+    plant config and the model's ``ModelConfig`` to assemble and featurise recent windows; its
+    score bins, when present, are used instead of ``score_ref``."""
     sample = _spread(list(assets), MAX_ASSETS)
     start = now_ns - RECENT_S * NS
     out: dict[str, DriftFigure] = {}
+    mods = (reference or {}).get("modalities", {})
     if reference is not None:
-        recent = statistics(reader, sample, start, now_ns)
+        if reference.get("basis") == BASIS:
+            if plant is None or model_cfg is None:
+                raise ValueError("a window-feature reference needs the plant and model config")
+            recent = recent_window_statistics(plant, reader, sample, now_ns, model_cfg)
+        else:
+            recent = statistics(reader, sample, start, now_ns)
         for m in INPUTS:
-            ref = reference.get("modalities", {}).get(m)
+            ref = mods.get(m)
             n_ref = int(ref["count"]) if ref else 0
             x = recent[m]
             ok = ref is not None and len(x) >= MIN_SAMPLES
             out[m] = DriftFigure(psi(ref, x) if ok else None, n_ref, len(x))
-    if score_ref is not None and len(score_ref) >= MIN_SAMPLES:
+    score_bins = mods.get("score")
+    if score_bins is None and score_ref is not None and len(score_ref) >= MIN_SAMPLES:
+        score_bins = reference_bins(score_ref)
+    if score_bins is not None:
         scores = np.array([e.anomaly_score for e in reader.health_events(sample, start, now_ns)])
         ok = len(scores) >= MIN_SAMPLES
         out["score"] = DriftFigure(
-            psi(reference_bins(score_ref), scores) if ok else None, len(score_ref), len(scores)
+            psi(score_bins, scores) if ok else None, int(score_bins["count"]), len(scores)
         )
     return out

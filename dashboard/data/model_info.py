@@ -7,8 +7,10 @@ None, and the pages say so.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +20,29 @@ from plant.config import Asset
 
 log = logging.getLogger(__name__)
 
-
+NS = 1_000_000_000
 RESIDUAL_SIGMAS = 3.0  # a temperature this many residual std above expected is marked
+OPEN_BASELINE_TTL_S = 600.0  # an asset's baseline not yet frozen is looked at again after this
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ThermalOffset:
+    """The asset's own thermal offset against the fleet normal-behaviour model: its mean
+    standardised residual over its baseline period (``models.features.asset_thermal_offset``),
+    and the same in degC per probe. ``ready`` False: the baseline is not frozen yet (too little
+    data since the asset's first temperatures), and the offsets are zero."""
+
+    ready: bool
+    offset_sigma: np.ndarray  # (P,) standardised, as the model reads it
+    offset_c: np.ndarray  # (P,) degC: offset_sigma x the residual std of the type and probe
+    start_ns: int  # the baseline period: first and last window observed
+    end_ns: int
+    windows: int
+
+    def describe(self) -> str:
+        if not self.ready:
+            return "fleet normal model only (the asset's own baseline is not ready yet)"
+        return "fleet normal model + this asset's offset"
 
 
 class ModelInsight:
@@ -33,8 +56,10 @@ class ModelInsight:
     def __init__(self, registry_dir: Path | None) -> None:
         self.registry_dir = registry_dir
         self._lock = threading.Lock()
-        self._loaded: tuple[Path, np.ndarray, np.ndarray] | None = None
+        self._loaded: tuple[Path, np.ndarray, np.ndarray, Any] | None = None
         self._failed: set[Path] = set()  # model directories that could not be loaded (logged)
+        # (model dir, asset) -> (monotonic time computed, offset): frozen ones are kept
+        self._offsets: dict[tuple[Path, str], tuple[float, ThermalOffset | None]] = {}
 
     def _thermal_stats(self) -> tuple[np.ndarray, np.ndarray] | None:
         """(A, P, F) coefficients and (A, P) residual std of the active model, or None."""
@@ -51,19 +76,23 @@ class ModelInsight:
                 return None
             if self._loaded is None or self._loaded[0] != path:
                 try:
-                    model, _cfg, _manifest = load_model(path)
+                    model, cfg, _manifest = load_model(path)
                 except Exception:  # a model this code cannot read: no expected temperature
                     log.exception("cannot load %s for expected temperatures", path)
                     self._failed.add(path)
                     return None
                 stats = model.stats
-                self._loaded = (path, np.asarray(stats.th_coef), np.asarray(stats.th_sigma))
+                th_coef, th_sigma = np.asarray(stats.th_coef), np.asarray(stats.th_sigma)
+                self._loaded = (path, th_coef, th_sigma, cfg)
                 log.info("thermal normal-behaviour model of %s loaded", path.name)
             return self._loaded[1], self._loaded[2]
 
-    def expected_temperature_c(self, asset: Asset, thermal: Any) -> np.ndarray | None:
+    def expected_temperature_c(
+        self, asset: Asset, thermal: Any, offset: ThermalOffset | None = None
+    ) -> np.ndarray | None:
         """(T, P) expected temperatures given load, ambient, speed and running (NaN: no model
-        for that probe)."""
+        for that probe): the fleet normal-behaviour model of the asset's type, plus the asset's
+        own offset (:meth:`thermal_offset`) when ``offset`` is given and ready."""
         stats = self._thermal_stats()
         if stats is None:
             return None
@@ -75,7 +104,32 @@ class ModelInsight:
         out = np.full(thermal.temperature_c.shape, np.nan)
         n = min(out.shape[1], coef.shape[0])
         out[:, :n] = design @ coef[:n].T
+        if offset is not None and offset.ready:
+            m = min(n, len(offset.offset_c))
+            out[:, :m] += offset.offset_c[:m]
         return out
+
+    def thermal_offset(self, plant: Any, reader: Any, asset: Asset) -> ThermalOffset | None:
+        """The asset's thermal offset from the store (None: no readable active model, or no
+        temperatures of the asset). Its baseline is built as training builds it
+        (models/store_data.py): windows from the asset's first temperatures, after one thermal
+        look-back, at most one per ``baseline_spacing_s``, over ``baseline_hours``, through
+        ``models.baseline.AssetBaselines``. A frozen baseline is kept per model; an open one
+        is looked at again after ``OPEN_BASELINE_TTL_S``."""
+        if self._thermal_stats() is None or self._loaded is None:
+            return None
+        path, coef, sigma, cfg = self._loaded
+        key = (path, asset.id)
+        with self._lock:
+            got = self._offsets.get(key)
+        if got is not None and (
+            (got[1] is not None and got[1].ready) or time.monotonic() - got[0] < OPEN_BASELINE_TTL_S
+        ):
+            return got[1]
+        result = _thermal_offset(plant, reader, asset, cfg, coef, sigma)
+        with self._lock:
+            self._offsets[key] = (time.monotonic(), result)
+        return result
 
     def residual_limit_c(self, asset: Asset, probe: int) -> float | None:
         stats = self._thermal_stats()
@@ -85,3 +139,67 @@ class ModelInsight:
 
         sigma = stats[1][ASSET_TYPES.index(asset.type)]
         return float(RESIDUAL_SIGMAS * sigma[probe]) if probe < sigma.shape[0] else None
+
+
+def _first_thermal_ns(reader: Any, asset: str) -> int | None:
+    """The time of the asset's first temperature in the store."""
+    from plant.readings import Modality
+
+    span = reader.time_range(Modality.THERMAL)
+    if span is None:
+        return None
+    for hi in (span[0] + 24 * 3600 * NS, None):  # the store's first day, else all of it
+        ts = reader.read(Modality.THERMAL, asset, span[0], hi, tidy_rows=False).column("ts_ns")
+        if len(ts):
+            return int(np.min(ts.to_numpy()))
+    return None
+
+
+def _thermal_offset(
+    plant: Any, reader: Any, asset: Asset, cfg: Any, coef: np.ndarray, sigma: np.ndarray
+) -> ThermalOffset | None:
+    from ingest.assembly import iter_windows
+    from models.baseline import AssetBaselines
+    from models.batch import ASSET_TYPES, make_batch
+    from models.features import NormStats, asset_thermal_offset
+
+    first = _first_thermal_ns(reader, asset.id)
+    if first is None or asset.type not in ASSET_TYPES:
+        return None
+    inp = cfg.inputs
+    spacing = int(inp.baseline_spacing_s * NS)
+    start = first + int(plant.windows.thermal_history_s * NS)
+    n = int(inp.baseline_hours * 3600 * NS // spacing) + 2  # one past the period freezes it
+    times = start + spacing * np.arange(n, dtype=np.int64)
+    windows = [w for w in iter_windows(plant, reader, [asset.id], times) if w is not None]
+    windows = [w for w in windows if w.thermal is not None and len(w.thermal.ts_ns)]
+    p = inp.thermal_probes
+    if not windows:
+        return ThermalOffset(False, np.zeros(p), np.zeros(p), 0, 0, 0)
+    b = make_batch(windows, inp)
+    present = np.zeros_like(b.present)
+    present[:, 1] = b.present[:, 1]  # thermal only: the other baselines need spectra
+    base = AssetBaselines(inp)
+    vib = np.zeros((len(windows), inp.vibration_channels, 3, inp.order_bins), np.float32)
+    ts = [w.ts_ns for w in windows]
+    base.observe([asset.id] * len(windows), ts, vib, b.thermal_c, b.probe_mask, b.thermal_ctx,
+                 b.image, present)  # fmt: skip
+    rows = base.rows([asset.id])
+    ready = bool(rows.base_ready[0, 1])
+    if not ready:
+        return ThermalOffset(False, np.zeros(p), np.zeros(p), ts[0], ts[-1], len(windows))
+    k = ASSET_TYPES.index(asset.type)
+    feats = _OffsetInput(  # the Features fields the offset reads
+        np.array([k], np.int32), rows.base_th_x, rows.base_th_temp
+    )
+    stats = NormStats(None, None, coef, sigma)  # type: ignore[arg-type]
+    off = np.asarray(asset_thermal_offset(feats, stats), np.float64)[0]  # (P,)
+    used = [w.ts_ns for w in windows if w.ts_ns - ts[0] < inp.baseline_hours * 3600 * NS]
+    return ThermalOffset(True, off, off * sigma[k], ts[0], used[-1], len(used))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _OffsetInput:
+    asset_type: np.ndarray
+    base_th_x: np.ndarray
+    base_th_temp: np.ndarray

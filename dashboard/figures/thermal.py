@@ -26,8 +26,10 @@ def thermal_figure(
     *,
     residual_limit_c: float | None = None,
     at_ns: int | None = None,
+    expected_name: str = "expected",
 ) -> go.Figure:
-    """``measured_c`` and ``expected_c`` are (T,) on ``ts_ns``; residuals past the limit in red."""
+    """``measured_c`` and ``expected_c`` are (T,) on ``ts_ns``; residuals past the limit in red.
+    ``expected_name`` is the legend's name for the expectation (which model it is)."""
     if len(ts_ns) == 0:
         return empty_figure(title, "no temperatures in this period")
     x = date_axis(ts_ns)
@@ -38,7 +40,7 @@ def thermal_figure(
                 x=x,
                 y=expected_c,
                 mode="lines",
-                name="expected",
+                name=expected_name,
                 line={"color": MUTED, "width": 1.5, "dash": "dash"},
             )
         )

@@ -163,11 +163,14 @@ def _drift_job(ctx, s: ModelSummary) -> Future:
             )
             score_ref = dr.score_reference(s.model_dir)
             assets = [a.id for a in ctx.plant.resolved_assets]
-            return (
-                ref,
-                score_ref,
-                dr.drift(ref, score_ref, ctx.store.reader, assets, time.time_ns()),
-            )
+            from models.config import ModelConfig
+
+            cfg = ModelConfig.model_validate_json((s.model_dir / "config.json").read_text())
+            figures = dr.drift(
+                ref, score_ref, ctx.store.reader, assets, time.time_ns(),
+                plant=ctx.plant, model_cfg=cfg,
+            )  # fmt: skip
+            return ref, score_ref, figures
 
         job = _POOL.submit(compute)
         _JOBS[s.version] = (time.monotonic(), job)
@@ -206,8 +209,12 @@ def drift_panel(version: str, _n: int | None):
             "no input reference: the model directory has no drift_reference.json and its "
             "training store is not reachable"
         )
-    if score_ref is None:
-        why.append("no score reference: no calibration/ in the model directory")
+    if score_ref is None and "score" not in (ref or {}).get("modalities", {}):
+        why.append(
+            "no score reference: neither drift_reference.json nor calibration/ has held-out scores"
+        )
+    elif ref is not None:
+        why.append(f"reference: {ref.get('basis', 'raw readings')} of {ref.get('source', '?')}")
     return [
         _graph("drift", drift_figure(values)),
         html.P(
