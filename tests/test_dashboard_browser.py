@@ -20,10 +20,20 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
-from tests.fixtures.brokers import free_port, wait_port
+from tests.dashboard_acceptance import (
+    TIMEOUT_MS,
+    asset_page_from_alarm,
+    check_evidence,
+    chromium,
+    dashboard_process,
+    open_alarm_and_acknowledge,
+    shot,
+)
+from tests.dashboard_acceptance import login as login_as
 from tests.test_dashboard_scenario import (
     OPERATOR,
     PERSONAL_BITS,
@@ -31,19 +41,6 @@ from tests.test_dashboard_scenario import (
     Scenario,
     build,
 )
-
-ARTIFACTS = REPO / "tests" / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-]
-TIMEOUT_MS = 20_000
 
 
 @pytest.fixture(scope="module")
@@ -57,37 +54,11 @@ def scenario(tmp_path_factory) -> Scenario:
 def dashboard_proc(scenario: Scenario) -> tuple[str, Path, subprocess.Popen]:
     """``plantwatch dashboard`` as a child process; ends by its PID (the last test stops it with
     SIGTERM and checks that it exits cleanly)."""
-    port = free_port()
-    log_path = scenario.tmp / "dashboard.log"
-    cmd = [
-        sys.executable,
-        "-m",
-        "plant.cli",
-        "dashboard",
-        "--config",
-        str(scenario.config_path),
-        "--store",
-        str(scenario.store),
-        "--api",
-        scenario.api_url,
-        "--port",
-        str(port),
-        "--secret-file",
-        str(scenario.tmp / "secret"),
-        "--registry",
-        str(scenario.tmp / "registry"),
-        "--refresh-s",
-        "2",
-    ]
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
-    try:
-        wait_port(port, 60)
-        yield f"http://127.0.0.1:{port}", log_path, proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=15)
+    registry = scenario.tmp / "registry"
+    with dashboard_process(
+        scenario.config_path, scenario.store, scenario.api_url, registry, scenario.tmp
+    ) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -97,22 +68,12 @@ def dashboard(dashboard_proc) -> tuple[str, Path]:
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def login(page: Page, base: str, password: str = OPERATOR[1]) -> None:
-    page.goto(base + "/")
-    page.fill("#username", OPERATOR[0])
-    page.fill("#password", password)
-    page.click("#login-submit")
-
-
-def shot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    login_as(page, base, OPERATOR[0], password)
 
 
 def test_nothing_is_served_without_login_but_health(dashboard):
@@ -207,53 +168,30 @@ def test_operator_sees_the_fault_opens_its_alarm_and_acknowledges_it(
     # overview: every asset, the faulty one coloured and first in its area
     page.wait_for_selector("#asset-grid .tile", timeout=TIMEOUT_MS)
     assert page.locator("#asset-grid .tile").count() == 6
-    tile = page.locator(f'#asset-grid a.tile[href="/asset/{scenario.asset}"]')
-    assert "p-" in tile.get_attribute("class")
     area = page.locator("section.area", has=page.locator(f'a[href="/asset/{scenario.asset}"]'))
     assert area.locator(".tile").first.get_attribute("href") == f"/asset/{scenario.asset}"
     expect(page.locator("#data-health")).to_contain_text("Dead letters: 1")
-    shot(page, "overview")
 
-    # alarms list: the injected fault's alarm, unacknowledged
-    page.click("text=Alarms")
-    row = page.locator(f"#alarm-row-{scenario.alarm_id}")
-    expect(row).to_have_attribute("data-state", "unacknowledged", timeout=TIMEOUT_MS)
-    expect(row).to_contain_text(scenario.fault.value)
-    shot(page, "alarms")
-
-    # alarm detail: explanation and each modality's evidence at the alarm's time
-    row.locator(f'a[href="/alarm/{scenario.alarm_id}"]').click()
-    page.wait_for_selector("#journal", timeout=TIMEOUT_MS)
-    expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=TIMEOUT_MS)
-    for modality in ("vibration", "thermal", "camera", "notes"):
-        panel = page.locator(f'[data-modality="{modality}"]')
-        expect(panel).to_be_visible()
-        if modality != "notes":
-            expect(panel.locator(".js-plotly-plot").first).to_be_visible(timeout=TIMEOUT_MS)
-    vib = page.locator('[data-modality="vibration"]')
-    for marker in ("BPFO", "BPFI", "BSF", "FTF", "1x", "2x"):
-        expect(vib).to_contain_text(marker)
-    expect(vib).to_contain_text("zone")
-    expect(page.locator('[data-modality="notes"] .note').first).to_be_visible()
-    check_explanation(page, scenario.engine.get_alarm(scenario.alarm_id)["explanation"])
-    shot(page, "alarm")
-
-    # acknowledge through the alarm API; the new state survives a reload
-    page.fill("#detail-text", "checked on site, bearing noisy")
-    page.click('button:has-text("Acknowledge")')
-    state = page.locator("#alarm-facts [data-state]")
-    expect(state).to_have_attribute("data-state", "acknowledged", timeout=TIMEOUT_MS)
-    page.reload()
-    expect(state).to_have_attribute("data-state", "acknowledged", timeout=TIMEOUT_MS)
-    expect(page.locator("#journal")).to_contain_text("op.anna")
-    expect(page.locator('[data-modality="vibration"] .js-plotly-plot').first).to_be_visible(
-        timeout=TIMEOUT_MS
+    # the acceptance steps (tests/dashboard_acceptance.py, also driven by serve's alarm in
+    # tests/test_serve_end_to_end.py): alarm list -> the alarm's explanation and evidence ->
+    # acknowledge through the alarm API -> reload: still acknowledged
+    alarm = scenario.engine.get_alarm(scenario.alarm_id)
+    open_alarm_and_acknowledge(
+        page,
+        base,
+        alarm_id=scenario.alarm_id,
+        asset=scenario.asset,
+        fault=scenario.fault.value,
+        explanation=alarm["explanation"],
+        who=OPERATOR[0],
+        redacted=PERSONAL_BITS,
     )
+    expect(page.locator('[data-modality="notes"] .redacted').first).to_have_text("[NAME]")
     journal = scenario.engine.get_alarm(scenario.alarm_id)["journal"]
     assert any(e["action"] == "acknowledge" and e["who"] == OPERATOR[0] for e in journal)
-    shot(page, "alarm-acknowledged")
 
     # shelve for 1 h with a reason, then comment: each through the API, journaled as op.anna
+    state = page.locator("#alarm-facts [data-state]")
     page.fill("#detail-text", "bearing change planned on night shift")
     t_shelve = time.time_ns()
     page.click('button:has-text("Shelve")')
@@ -268,16 +206,25 @@ def test_operator_sees_the_fault_opens_its_alarm_and_acknowledges_it(
     mine = [(e["action"], e["who"]) for e in served["journal"]]
     assert ("shelve", OPERATOR[0]) in mine and ("comment", OPERATOR[0]) in mine
 
-    # asset page: health trend with the alarm marked, evidence per modality
-    page.goto(f"{base}/asset/{scenario.asset}")
-    page.wait_for_selector("#asset-summary", timeout=TIMEOUT_MS)
-    expect(page.locator('[data-modality="vibration"] .js-plotly-plot').first).to_be_visible(
-        timeout=TIMEOUT_MS
-    )
+    # every path a user clicks shows the evidence: alarm -> asset (serve's latest explanation),
+    # asset -> its alarm (the alarm's own), overview tile -> asset
+    asset_page_from_alarm(page, scenario.asset, PERSONAL_BITS)
     expect(page.locator("#asset-summary")).to_contain_text(scenario.fault.value)
     expect(page.locator("#shapley")).to_contain_text("from plantwatch serve (latest window)")
-    check_explanation(page, scenario.explain(scenario.asset)["explanation"])
+    check_evidence(page, scenario.explain(scenario.asset)["explanation"], PERSONAL_BITS)
+    basis = page.locator("#thermal-expected-basis")
+    expect(basis).to_contain_text("fleet normal model + this asset's offset")
+    expect(page.locator('[data-modality="thermal"] .legendtext').first).to_contain_text(
+        "fleet model + asset offset"
+    )
     shot(page, "asset")
+    page.locator(f'#asset-summary a[href="/alarm/{scenario.alarm_id}"]').click()
+    page.wait_for_selector("#journal", timeout=TIMEOUT_MS)
+    check_evidence(page, alarm["explanation"], PERSONAL_BITS)
+    page.click('.nav-link:has-text("Overview")')
+    page.locator(f'#asset-grid a.tile[href="/asset/{scenario.asset}"]').click()
+    page.wait_for_selector("#asset-summary", timeout=TIMEOUT_MS)
+    check_evidence(page, scenario.explain(scenario.asset)["explanation"], PERSONAL_BITS)
 
     # model page: evaluation against targets, calibration, ablation, drift per modality
     page.goto(f"{base}/model")
@@ -291,45 +238,46 @@ def test_operator_sees_the_fault_opens_its_alarm_and_acknowledges_it(
         expect(graph).to_be_visible(timeout=TIMEOUT_MS)
     counts = page.locator("#drift-counts")  # computed in the background, polled by the page
     for modality in ("vibration", "thermal", "camera", "notes", "score"):
-        expect(counts).to_contain_text(f"{modality}: ", timeout=TIMEOUT_MS)
+        recent = re.compile(rf"{modality}: [1-9]\d* recent")
+        expect(counts).to_contain_text(recent, timeout=TIMEOUT_MS)
+    expect(counts).to_contain_text("reference: window features")  # written as training does
     expect(page.locator(".model-drift .main-svg").first).to_be_visible()
     shot(page, "model")
     page.close()
 
 
-def check_explanation(page: Page, expl: dict) -> None:
-    """An explanation on the page: Shapley bars with the primary modality; per modality with
-    evidence in it, the model's envelope bands, the thermal attribution, saliency over the
-    image, the driving note tokens (and the page says so where a modality has none); the
-    planted personal data nowhere, its placeholder shown."""
-    shap = page.locator("#shapley")
-    expect(shap).to_have_attribute("data-primary", expl["primary"], timeout=TIMEOUT_MS)
-    expect(shap).to_contain_text(f"score {expl['score']:.3f}")
-    for modality in expl["shapley"]:
-        expect(shap.locator(".js-plotly-plot")).to_contain_text(modality)
-    evidence = expl["evidence"]
-    assert "vibration" in evidence and "notes" in evidence  # the fault's window has both
-    top = evidence["vibration"]["bands"][0]
-    expect(page.locator("#vibration-attribution")).to_contain_text(f"{top['hz']:.1f} Hz")
-    expect(page.locator('[data-modality="vibration"] .scatterlayer .point').first).to_be_attached()
-    thermal = page.locator('[data-modality="thermal"]')
-    if "thermal" in evidence:
-        expect(thermal).to_contain_text("model attribution in colour")
-    camera = page.locator('[data-modality="camera"]')
-    if "camera" in evidence:
-        rows, cols = evidence["camera"]["grid"]
-        expect(page.locator("#camera-saliency")).to_contain_text(f"{rows}x{cols}")
-        expect(camera).to_contain_text("saliency overlaid")
-    else:  # no image in that window: the page says there is no saliency, shows none
-        expect(camera).to_contain_text("No saliency from the model for this window")
-    drivers = page.locator("#note-drivers mark.driver")
-    expect(drivers.first).to_have_text("noisy")  # the heaviest token of the stand-in
-    notes = page.locator('[data-modality="notes"]')
-    expect(notes.locator(".note mark.driver").first).to_be_visible()
-    expect(notes.locator(".redacted").first).to_have_text("[NAME]")
-    text = page.locator("main").inner_text()
-    for bit in PERSONAL_BITS:
-        assert bit not in text, f"personal data {bit!r} shown"
+def test_expected_temperature_adds_the_assets_own_offset(scenario: Scenario):
+    """The asset page's expected temperature is the fleet model plus the asset's offset (its
+    baseline's mean standardised residual x residual std): over the baseline period the
+    residual against it is no larger than against the fleet model alone, and the offset is
+    what separates them (the motor pumps of this plant differ by up to ~0.7 degC from their
+    type's model)."""
+    from dashboard.data.evidence import thermal_evidence
+    from dashboard.data.model_info import ModelInsight
+    from dashboard.data.store import StoreView
+    from plant.config import load_config
+
+    config = load_config(scenario.config_path)
+    view = StoreView(scenario.store)
+    insight = ModelInsight(scenario.tmp / "registry")
+    largest = 0.0
+    for asset in config.resolved_assets:
+        off = insight.thermal_offset(config, view.reader, asset)
+        assert off is not None and off.ready and off.windows >= 4
+        look = (off.end_ns - off.start_ns) / 1e9 + 3600 + 600
+        th = thermal_evidence(view, asset, off.end_ns + 600 * 10**9, look)
+        period = (th.ts_ns >= off.start_ns - 3600 * 10**9) & (th.ts_ns <= off.end_ns)
+        fleet = insight.expected_temperature_c(asset, th)
+        own = insight.expected_temperature_c(asset, th, off)
+        n = len(th.channels)
+        ok = np.isfinite(fleet)  # NaN: no process context yet at the very first readings
+        added = np.broadcast_to(off.offset_c[:n], fleet.shape)
+        np.testing.assert_allclose((own - fleet)[ok], added[ok], rtol=1e-6)
+        r_fleet = np.nanmean(th.temperature_c[period] - fleet[period], axis=0)
+        r_own = np.nanmean(th.temperature_c[period] - own[period], axis=0)
+        assert np.all(np.abs(r_own) <= np.abs(r_fleet) + 0.1), (asset.id, r_fleet, r_own)
+        largest = max(largest, float(np.max(np.abs(off.offset_c[:n]))))
+    assert largest > 0.3  # some asset does differ from its type's model
 
 
 def test_dashboard_refuses_a_public_address_without_tls(tmp_path):

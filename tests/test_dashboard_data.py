@@ -289,6 +289,29 @@ def test_asset_explanation_falls_back_to_the_newest_explained_alarm():
     assert expl.source == "alarm 1" and "unreachable" in problem
 
 
+def test_alarm_page_uses_the_alarms_own_evidence_else_serves_latest_said_so():
+    from dashboard.data.alarms_api import ApiError
+    from dashboard.data.explanation import for_alarm_page
+
+    api = mock.Mock()
+    latest = {**CONTRACT_EXPLANATION, "primary": "thermal"}
+    api.asset_explanation.return_value = (latest, NOW - 60 * 10**9)
+    own = dataclasses.replace(alarm("P-101", "high"), id="7", explanation=CONTRACT_EXPLANATION)
+    expl, problem = for_alarm_page(api, "t", own)
+    assert expl.source == "alarm 7" and expl.primary == "vibration" and problem == ""
+    api.asset_explanation.assert_not_called()  # its own window's evidence: nothing else asked
+    for kept in ({"vibration": 0.5, "thermal": 0.1}, None):  # flat Shapley only, or nothing
+        bare = dataclasses.replace(own, explanation=kept)
+        expl, problem = for_alarm_page(api, "t", bare)
+        assert expl.source == "plantwatch serve (latest window)" and expl.primary == "thermal"
+        assert expl.evidence_of == {"vibration", "thermal", "camera", "notes"}
+        assert "not from the window that raised the alarm" in problem
+    api.asset_explanation.side_effect = ApiError(0, "unreachable")
+    flat = dataclasses.replace(own, explanation={"vibration": 0.5})
+    expl, problem = for_alarm_page(api, "t", flat)
+    assert expl.source == "alarm 7" and not expl.evidence_of and "unreachable" in problem
+
+
 def test_psi_is_zero_for_the_reference_and_large_for_a_shift():
     from dashboard.data.drift import psi, reference_bins
 

@@ -242,6 +242,31 @@ def for_alarm(alarm: Alarm) -> tuple[Explanation | None, str]:
     return safe_parse(alarm.explanation, f"alarm {alarm.id}", alarm.raised_ns)
 
 
+def for_alarm_page(api: AlarmApiClient, token: str, alarm: Alarm) -> tuple[Explanation | None, str]:
+    """The alarm page's explanation: the alarm record's own (the window that raised it) when it
+    carries in-modality evidence; else (no explanation kept, an older flat document, or one
+    refused) serve's explanation of the asset's latest window, said on the page with its
+    window time, so the page still shows the model's evidence; else whatever the record has."""
+    own, problem = for_alarm(alarm)
+    if own is not None and own.evidence_of:
+        return own, problem
+    try:
+        got = api.asset_explanation(token, alarm.asset)
+    except ApiError as exc:
+        return own, problem or f"Latest explanation not reachable: {exc.detail or exc.status}"
+    if got is None:
+        return own, problem
+    latest, bad = safe_parse(got[0], "plantwatch serve (latest window)", got[1])
+    if latest is None or not latest.evidence_of:
+        return own, problem or bad
+    why = "has no explanation" if own is None else "has no evidence per modality"
+    note = (
+        f"Alarm {alarm.id}'s record {why}: the evidence shown is from the asset's latest "
+        "window, explained by plantwatch serve, not from the window that raised the alarm."
+    )
+    return latest, "; ".join(x for x in (problem, note) if x)
+
+
 def latest_for_asset(
     api: AlarmApiClient, token: str, asset: str, alarms: Sequence[Alarm]
 ) -> tuple[Explanation | None, str]:

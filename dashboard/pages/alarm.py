@@ -12,7 +12,7 @@ from dashboard.context import current, current_user
 from dashboard.data.actions import SHELVE_CHOICES_S, perform
 from dashboard.data.alarm_views import Alarm
 from dashboard.data.alarms_api import ApiError
-from dashboard.data.explanation import for_alarm
+from dashboard.data.explanation import for_alarm_page
 from dashboard.evidence_panels import evidence_panels
 from dashboard.shapley_panel import shapley_panel
 
@@ -121,7 +121,7 @@ def evidence(alarm_id: str) -> list:
     if isinstance(a, str):
         return []
     ctx = current()
-    expl, problem = for_alarm(a)
+    expl, problem = for_alarm_page(ctx.api, current_user().token, a)
     out = [notice(problem, kind="error")] if problem else []
     out.append(shapley_panel(expl, f"alarm-{a.id}"))
     asset = ctx.plant.asset(a.asset)

@@ -66,7 +66,8 @@ def body(asset_id: str) -> list:
         out.append(notice(f"Alarm service not reachable: {exc.detail}", kind="error"))
     history = ctx.store.health_history(asset_id, now - TREND_S * 10**9, now) if ctx.store else []
     latest = history[-1] if history else None
-    out.append(_summary(latest, [a for a in alarms if a.active]))
+    # open alarms, shelved ones included: the page links to each (with its state)
+    out.append(_summary(latest, [a for a in alarms if not a.closed and a.state != "normal"]))
     trend = health_trend(
         [e.ts_ns for e in history],
         [e.health for e in history],
