@@ -94,8 +94,10 @@ def role_publish(args: argparse.Namespace) -> None:
 
 
 def role_count(args: argparse.Namespace) -> None:
+    from ingest.consumer import use_fast_publish_decode
     from plant.mqtt import BrokerUrl, connect, make_client
 
+    use_fast_publish_decode()  # the same paho receive path as ingest's consumer
     url = BrokerUrl.parse(args.url)
     client = make_client(url, client_id="bench-counter")
     done, count, last = threading.Event(), [0], [0]
@@ -118,18 +120,74 @@ def role_count(args: argparse.Namespace) -> None:
     client.loop_stop()
 
 
+class StageTimer:
+    """Wall seconds in wrapped callables (``--profile``): where an ingest batch's time goes."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+
+    def wrap(self, obj: object, attr: str, name: str) -> None:
+        inner = getattr(obj, attr)
+
+        def timed(*a: object, **kw: object) -> object:
+            t = time.perf_counter()
+            try:
+                return inner(*a, **kw)
+            finally:
+                self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t
+                self.calls[name] = self.calls.get(name, 0) + 1
+
+        setattr(obj, attr, timed)
+
+
+PROFILE_KEYS = ("lag_s", "stages_s", "stage_calls", "thread_cpu_s", "checkpointed")
+
+
+def thread_cpu_s() -> dict[str, float]:
+    """CPU seconds (user + system) of each live thread of this process, by thread name."""
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    out: dict[str, float] = {}
+    for task in Path("/proc/self/task").iterdir():
+        name = names.get(int(task.name), f"tid-{task.name}")
+        try:
+            out[name] = out.get(name, 0.0) + cpu_s(f"self/task/{task.name}")
+        except FileNotFoundError:
+            continue
+    return out
+
+
+def _instrument(svc: object, timer: StageTimer) -> None:
+    """Time the worker's stages (wall seconds, GIL waits included)."""
+    w = svc.writer  # type: ignore[attr-defined]
+    timer.wrap(svc, "_next_batch", "worker: wait for batch")
+    timer.wrap(w, "_classify", "worker: decode + validate")
+    timer.wrap(w.dedup, "known", "worker: dedup lookup")
+    timer.wrap(w.dedup, "commit", "sync: dedup commit")
+    timer.wrap(w.wal, "append_many", "worker: WAL append")
+    timer.wrap(w.wal, "sync", "sync: WAL fsync")
+    timer.wrap(w.dead, "sync", "sync: dead-letter fsync")
+    timer.wrap(svc.syncer, "ack", "sync: PUBACKs")  # type: ignore[attr-defined]
+    timer.wrap(svc.flusher, "flush_now", "checkpointer: WAL -> Parquet")  # type: ignore[attr-defined]
+
+
 def role_ingest(args: argparse.Namespace) -> None:
     from ingest.service import IngestService
 
+    if os.environ.get("PW_SWITCH"):
+        sys.setswitchinterval(float(os.environ["PW_SWITCH"]))
     plant = load_config(BENCH_TOML).multiplied(args.multiply)
     store = Path(args.store)
     svc = IngestService(plant, store, broker=args.url, worker="bench")
+    timer = StageTimer()
+    if args.profile:
+        _instrument(svc, timer)
     stop = threading.Event()
     thread = threading.Thread(target=svc.run, args=(stop,))
     thread.start()
     while not svc.consumer.subscribed.is_set():
         time.sleep(0.01)
-    cpu0 = cpu_s()
+    cpu0, threads0 = cpu_s(), thread_cpu_s()
     print("ready", flush=True)
     m = svc.metrics
     lags, next_sample = [], 0.0
@@ -140,10 +198,20 @@ def role_ingest(args: argparse.Namespace) -> None:
             next_sample = time.monotonic() + 0.05
     last = time.time_ns()
     out = {"last_ns": last, "cpu_s": cpu_s() - cpu0, "stored": m.stored}
+    # Then everything into Parquet (the checkpointer runs every 10 s; a run is shorter).
+    t = time.perf_counter()
+    svc.flusher.flush_now()
+    out["checkpoint_s"] = time.perf_counter() - t
+    out["checkpointed"] = svc.flusher.stats.readings
     if lags:
         p50, p99 = np.percentile(lags, [50, 99])
         out["lag_s"] = {"p50": float(p50), "p99": float(p99), "max": max(lags)}
     out["dead_letters"] = dict(m.dead_letters)
+    if args.profile:
+        out["stages_s"] = {k: round(v, 4) for k, v in timer.seconds.items()}
+        out["stage_calls"] = timer.calls
+        threads = thread_cpu_s()
+        out["thread_cpu_s"] = {k: round(v - threads0.get(k, 0.0), 3) for k, v in threads.items()}
     stop.set()
     thread.join()
     print(json.dumps(out), flush=True)
@@ -155,7 +223,10 @@ def role_ingest(args: argparse.Namespace) -> None:
 def _child(role: str, **kw: object) -> subprocess.Popen:
     cmd = [sys.executable, __file__, "--role", role]
     for k, v in kw.items():
-        cmd += [f"--{k}", str(v)]
+        if v is True:
+            cmd.append(f"--{k}")
+        elif v is not False and v is not None:
+            cmd += [f"--{k}", str(v)]
     from plant.broker.mosquitto import die_with_parent
 
     return subprocess.Popen(
@@ -182,11 +253,13 @@ def measure_mqtt(consumer_role: str, url: str, wl: str, n: int, broker_pid: int,
         "messages_per_s": n / seconds,
         "cpu_s": {"broker": cpu_s(broker_pid) - broker_cpu0, "publisher": pub["cpu_s"]}
         | {"consumer": got["cpu_s"]},
-        **{k: v for k, v in got.items() if k in ("stored", "dead_letters")},
+        **{k: v for k, v in got.items() if k not in ("last_ns", "cpu_s")},
     }
 
 
-def run_once(wl: str, n: int, readings: list[Reading], payload_bytes: int) -> dict:
+def run_once(
+    wl: str, n: int, readings: list[Reading], payload_bytes: int, profile: bool = False
+) -> dict:
     from benchmarks.store_write import measure_parquet_ceiling
     from plant.broker.mosquitto import MosquittoBroker, MosquittoSettings
     from tests.fixtures.brokers import free_port
@@ -197,13 +270,20 @@ def run_once(wl: str, n: int, readings: list[Reading], payload_bytes: int) -> di
         try:
             bare = measure_mqtt("count", broker_url(broker), wl, n, broker.pid)
             ingest = measure_mqtt(
-                "ingest", broker_url(broker), wl, n, broker.pid, store=Path(tmp) / "store"
+                "ingest",
+                broker_url(broker),
+                wl,
+                n,
+                broker.pid,
+                store=Path(tmp) / "store",
+                profile=profile,
             )
         finally:
             broker.stop()
     parquet = measure_parquet_ceiling(readings, wl, payload_bytes=payload_bytes)
     mb = payload_bytes / 1e6
     limit = min(bare["messages_per_s"], parquet.messages_per_s)
+    to_parquet_s = ingest["seconds"] + ingest["checkpoint_s"]
     return {
         "bare_msgs_per_s": bare["messages_per_s"],
         "parquet_msgs_per_s": parquet.messages_per_s,
@@ -212,10 +292,14 @@ def run_once(wl: str, n: int, readings: list[Reading], payload_bytes: int) -> di
         "bare_mb_per_s": mb / bare["seconds"],
         "parquet_mb_per_s": parquet.payload_mb_per_s,
         "ratio": ingest["messages_per_s"] / limit,
+        # durable, then checkpointed into Parquet (after the run, not overlapping it)
+        "ingest_to_parquet_msgs_per_s": n / to_parquet_s,
+        "to_parquet_ratio": n / to_parquet_s / limit,
         "cpu_s_bare": bare["cpu_s"],
         "cpu_s_ingest": ingest["cpu_s"],
         "stored": ingest.get("stored"),
         "dead_letters": ingest.get("dead_letters"),
+        **{k: v for k, v in ingest.items() if k in PROFILE_KEYS},
     }
 
 
@@ -232,9 +316,15 @@ def main() -> None:
     p.add_argument("--t0", type=int, help=argparse.SUPPRESS)
     p.add_argument("--store", help=argparse.SUPPRESS)
     p.add_argument("--multiply", type=int, default=1, help=argparse.SUPPRESS)
+    p.add_argument(
+        "--profile", action="store_true", help="time the ingest worker's stages (adds overhead)"
+    )
     p.add_argument("--scalars", type=int, default=40_000)
     p.add_argument("--snapshots", type=int, default=800)
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument(
+        "--workloads", default="scalar,vibration", help="comma-separated: scalar, vibration"
+    )
     p.add_argument("--json", type=Path)
     args = p.parse_args()
     if args.role:
@@ -242,10 +332,13 @@ def main() -> None:
         return
     plant = load_config(BENCH_TOML)
     results = {}
+    chosen = set(args.workloads.split(","))
     for wl, n in (("scalar", args.scalars), ("vibration", args.snapshots)):
+        if wl not in chosen:
+            continue
         readings = [r for _, r in workload(wl, n, time.time_ns(), plant)]
         payload = sum(len(codec.encode(r)) for r in readings)
-        runs = [run_once(wl, n, readings, payload) for _ in range(args.repeat)]
+        runs = [run_once(wl, n, readings, payload, args.profile) for _ in range(args.repeat)]
         del readings
         med = {
             k: statistics.median(r[k] for r in runs)

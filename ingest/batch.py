@@ -1,13 +1,18 @@
 """The durable half of an ingest worker, without MQTT: one batch in, durable or an exception.
 
-Per batch::
+Per batch, in two steps::
 
-    validate (dead letters with reasons) -> redact notes -> drop known keys (dedup index)
-    -> WAL append -> fsync (readings and dead letters) -> commit keys
+    prepare: validate (dead letters with reasons) -> redact notes
+             -> drop known keys (dedup index + keys appended but not yet committed)
+             -> WAL append (readings) + dead-letter log append
+    finish:  fsync (readings and dead letters) -> commit keys
 
-The caller (:class:`ingest.service.IngestService`) acknowledges the batch only after
-:meth:`BatchWriter.write` returned; on :class:`StoreUnavailableError` it keeps the batch and
-retries. After any failure the logs are reopened from disk and the WAL re-indexed, so a retry
+The caller acknowledges a batch only after :meth:`BatchWriter.finish` (or :meth:`write`, both
+steps) returned for it. :class:`ingest.service.IngestService` finishes batch k on a second
+thread while it prepares batch k+1 (the fsync overlaps the next batch's decoding); ``finish``
+makes everything appended before it durable, so finishing in order is enough. On
+:class:`StoreUnavailableError` the caller keeps the batches that are not finished, calls
+:meth:`recover` (logs reopened from disk, WAL re-indexed) and retries them in order, so a retry
 never stores a reading twice.
 """
 
@@ -15,7 +20,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from ingest.consumer import Message
@@ -29,7 +36,7 @@ from ingest.store.wal import WriteAheadLog
 from ingest.validate import Accepted, Validator
 from plant import codec
 from plant.config import PlantConfig
-from plant.readings import OperatorNote
+from plant.readings import OperatorNote, Reading
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +47,23 @@ class _Good:
     key: Key
     ts_ns: int
     payload: bytes  # what goes into the WAL (a note re-encoded after redaction)
+    reading: Reading
+
+
+# Readings up to this payload size are handed to the WAL decoded, so the checkpointer does not
+# decode them again (scalars: decoding is most of its work); larger ones (waveforms, images) are
+# cheap to decode from their bytes and would keep a segment's payloads in memory twice.
+KEEP_DECODED_BYTES = 4096
+
+
+@dataclasses.dataclass(slots=True)
+class Prepared:
+    """A batch appended to the logs (not yet durable): what :meth:`BatchWriter.finish` needs."""
+
+    batch: list[Message]
+    fresh: list[_Good]
+    duplicates: int
+    dead: list[DeadLetter]
 
 
 class StoreUnavailableError(RuntimeError):
@@ -58,6 +82,8 @@ class BatchWriter:
         self.wal_dir = self.root / WAL / worker
         self.wal = WriteAheadLog(self.wal_dir)
         self.dead = DeadLetterLog(self.root, worker)
+        self._pending: set[Key] = set()  # appended to the WAL, keys not yet committed
+        self._pending_lock = threading.Lock()
         self.reindex()
 
     def reindex(self) -> int:
@@ -77,34 +103,75 @@ class BatchWriter:
         return added
 
     def write(self, batch: list[Message]) -> None:
-        """Make ``batch`` durable (readings or dead letters); raise StoreUnavailableError if not."""
+        """Make ``batch`` durable (readings or dead letters); raise StoreUnavailableError if not
+        (after :meth:`recover`, so the same batch can simply be retried)."""
+        try:
+            self.finish([self.prepare(batch)])
+        except StoreUnavailableError as exc:
+            self.recover(exc)
+            raise
+
+    def prepare(self, batch: list[Message]) -> Prepared:
+        """Validate ``batch`` and append it to the logs (buffered, not yet durable).
+
+        Raises StoreUnavailableError (without recovering: the caller first waits for batches
+        being finished on another thread, then calls :meth:`recover`).
+        """
         self.metrics.on_received(len(batch), sum(len(m.payload) for m in batch))
         good, dead = self._classify(batch)
         try:
-            known = self.dedup.known([g.key for g in good]) if good else set()
-            fresh, seen = [], set(known)
+            keys = [g.key for g in good]
+            # Pending first, then the index: a key leaves ``_pending`` only once committed, so
+            # it is found in one or the other even while ``finish`` runs on another thread.
+            with self._pending_lock:
+                seen = {k for k in keys if k in self._pending}
+            seen |= self.dedup.known(keys) if keys else set()
+            fresh = []
             for g in good:
                 if g.key not in seen:
                     seen.add(g.key)
                     fresh.append(g)
-            for g in fresh:
-                self.wal.append(g.message.topic, g.payload, g.message.arrival_ns)
+            self.wal.append_many(
+                [
+                    (g.message.topic, g.payload, g.message.arrival_ns, g.reading)
+                    if len(g.payload) <= KEEP_DECODED_BYTES
+                    else (g.message.topic, g.payload, g.message.arrival_ns, None)
+                    for g in fresh
+                ]
+            )
             for letter in dead:
                 self.dead.append(letter)
+        except Exception as exc:  # OSError (ENOSPC, EIO), sqlite3 errors: keep the batch
+            raise StoreUnavailableError(f"{type(exc).__name__}: {exc}") from exc
+        with self._pending_lock:
+            self._pending.update(g.key for g in fresh)
+        return Prepared(batch, fresh, len(good) - len(fresh), dead)
+
+    def finish(self, group: Sequence[Prepared]) -> None:
+        """Make the prepared batches (and all appended before) durable: one fsync per log, then
+        commit their keys. Raises StoreUnavailableError (without recovering)."""
+        try:
             self.wal.sync()
             self.dead.sync()
-            self.dedup.commit([(g.key, g.ts_ns) for g in fresh])
-        except Exception as exc:  # OSError (ENOSPC, EIO), sqlite3 errors: keep the batch
-            self._recover_after(exc)
+            self.dedup.commit([(g.key, g.ts_ns) for p in group for g in p.fresh])
+        except Exception as exc:  # OSError (ENOSPC, EIO), sqlite3 errors: keep the batches
             raise StoreUnavailableError(f"{type(exc).__name__}: {exc}") from exc
-        for letter in dead:
-            self.metrics.on_dead_letter(letter.reason)
+        with self._pending_lock:
+            self._pending.difference_update(g.key for p in group for g in p.fresh)
         now = time.time_ns()
-        headers = [(*g.key, g.ts_ns, g.message.arrival_ns) for g in fresh]
-        lag = now - min(m.arrival_ns for m in batch)
-        self.metrics.on_stored(
-            headers, sum(len(g.payload) for g in fresh), len(good) - len(fresh), lag
-        )
+        for p in group:
+            for letter in p.dead:
+                self.metrics.on_dead_letter(letter.reason)
+            headers = [(*g.key, g.ts_ns, g.message.arrival_ns) for g in p.fresh]
+            lag = now - min(m.arrival_ns for m in p.batch)
+            self.metrics.on_stored(headers, sum(len(g.payload) for g in p.fresh), p.duplicates, lag)
+
+    def recover(self, exc: BaseException) -> None:
+        """After a failed prepare or finish (nothing being finished meanwhile): reopen the logs
+        from disk and re-index the WAL, so retrying the unfinished batches stores each once."""
+        self._recover_after(exc)
+        with self._pending_lock:
+            self._pending.clear()  # what reached the WAL is in the index again
 
     def _classify(self, batch: list[Message]) -> tuple[list[_Good], list[DeadLetter]]:
         good, dead = [], []
@@ -115,12 +182,12 @@ class BatchWriter:
                 if isinstance(r, OperatorNote):
                     r = OperatorNote(r.header, redact(r.text).text, redact_author(r.author))
                     payload = codec.encode(r)
-                good.append(_Good(m, r.header.dedup_key, r.header.ts_ns, payload))
+                good.append(_Good(m, r.header.dedup_key, r.header.ts_ns, payload, r))
             else:
                 dead.append(DeadLetter(m.topic, m.payload, m.arrival_ns, res.reason, res.detail))
         return good, dead
 
-    def _recover_after(self, exc: Exception) -> None:
+    def _recover_after(self, exc: BaseException) -> None:
         log.error("store write failed, batch kept and not acknowledged: %s", exc)
         for name, reopen in (("WAL", self._reopen_wal), ("dead letters", self.dead.reopen)):
             try:

@@ -2,10 +2,17 @@
 
 One worker process = one MQTT session (client id ``ingest-<worker>``, persistent, QoS 1, a
 shared subscription so several workers split the load) and one write-ahead log
-(``<store>/_wal/<worker>``). Per batch, on the worker thread::
+(``<store>/_wal/<worker>``). Per batch::
 
-    validate (dead letters with reasons) -> redact notes -> drop known keys (dedup index)
-    -> WAL append -> fsync (readings and dead letters) -> commit keys -> acknowledge, in order
+    worker thread: validate (dead letters with reasons) -> redact notes -> drop known keys
+                   (dedup index) -> WAL append                          } batch k+1
+    sync thread:   fsync (readings and dead letters) -> commit keys
+                   -> acknowledge, in order                              } batch k
+
+The fsync of one batch overlaps the decoding and appending of the next (the worker waits when
+``PIPELINE_DEPTH`` appended batches are queued for the sync thread); batches waiting when the
+sync thread gets to them share one fsync. A batch is acknowledged only after an fsync that
+began after it was appended.
 
 Nothing is acknowledged before it is durable, so a kill -9 at any instant loses nothing: the
 broker redelivers what was not acknowledged and the dedup index recognises what was already
@@ -23,9 +30,10 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from ingest.batch import BatchWriter, StoreUnavailableError
+from ingest.batch import BatchWriter, Prepared, StoreUnavailableError
 from ingest.consumer import Consumer, Message
 from ingest.metrics import MetricsServer, write_snapshot
 from ingest.store.checkpoint import BackgroundFlusher
@@ -38,6 +46,7 @@ log = logging.getLogger(__name__)
 
 DEAD_LETTER_FLUSH_S = 30.0  # dead letters are durable in their log at once; Parquet follows
 PRUNE_EVERY_S = 3600.0
+PIPELINE_DEPTH = 2  # appended batches queued for the sync thread, at most
 
 
 class IngestService:
@@ -76,11 +85,13 @@ class IngestService:
         self.snapshot_path = self.root / "_ingest" / f"metrics-{worker}.json"
         self.flusher = BackgroundFlusher(self.writer.wal, self.root, interval_s=flush_interval_s)
         self.upkeep = StoreUpkeep(self.root, plant.store)  # compaction and retention
+        self.syncer = _Syncer(self.writer, self.consumer.ack)
 
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop`` is set; then write what is in hand and disconnect."""
         self.flusher.start()
         self.upkeep.start()
+        self.syncer.start()
         next_snapshot = next_flush = 0.0
         next_prune = time.monotonic() + PRUNE_EVERY_S
         try:
@@ -88,7 +99,7 @@ class IngestService:
             while not stop.is_set():
                 batch = self._next_batch(stop)
                 if batch:
-                    self._write_until_durable(batch, stop)
+                    self._submit(batch, stop)
                 now = time.monotonic()
                 if now >= next_snapshot:
                     self._publish_metrics()
@@ -100,6 +111,7 @@ class IngestService:
                     self._prune_dedup()
                     next_prune = now + PRUNE_EVERY_S
         finally:
+            self._stop_syncer(stop)
             self.consumer.stop()
             self.upkeep.stop()
             self._stop_flusher()
@@ -152,7 +164,33 @@ class IngestService:
                 break
         return batch
 
-    def _write_until_durable(self, batch: list[Message], stop: threading.Event) -> None:
+    def _submit(self, batch: list[Message], stop: threading.Event) -> None:
+        """Append ``batch`` to the WAL and hand it to the sync thread; on a store failure, take
+        back what is not durable yet and retry it in order (back-pressure)."""
+        if self.syncer.failed.is_set():
+            self._retry_unfinished([batch], stop)
+            return
+        try:
+            prepared = self.writer.prepare(batch)
+        except StoreUnavailableError as exc:
+            log.error("store write failed, batch kept and not acknowledged: %s", exc)
+            self._retry_unfinished([batch], stop)
+            return
+        self.syncer.submit(prepared)
+
+    def _retry_unfinished(self, batches: list[list[Message]], stop: threading.Event) -> None:
+        """Wait for the sync thread; then recover the logs and write every batch not yet durable
+        (the sync thread's failed ones first, then ``batches``) until each succeeds, in order."""
+        self.syncer.wait_idle()
+        failure, unfinished = self.syncer.take_failed()
+        todo = [p.batch for p in unfinished] + batches
+        self.writer.recover(failure or RuntimeError("append failed"))
+        self.flusher.wal = self.writer.wal
+        for batch in todo:
+            if not self._write_until_durable(batch, stop):
+                return  # stopping: unacknowledged, the broker redelivers after a restart
+
+    def _write_until_durable(self, batch: list[Message], stop: threading.Event) -> bool:
         backoff = 0.1
         while True:
             try:
@@ -160,6 +198,7 @@ class IngestService:
                 self.flusher.wal = self.writer.wal  # the writer reopens its WAL after errors
                 break
             except StoreUnavailableError as exc:
+                self.flusher.wal = self.writer.wal
                 self.metrics.on_backpressure(str(exc))
                 log.warning(
                     "back-pressure: not acknowledging %d messages (%s); retry in %.1f s",
@@ -168,12 +207,21 @@ class IngestService:
                     backoff,
                 )
                 if stop.wait(backoff):
-                    return  # unacknowledged: the broker redelivers after a restart
+                    return False  # unacknowledged: the broker redelivers after a restart
                 backoff = min(backoff * 2, 5.0)
         if self.metrics.backpressure_reason:
             log.info("store writable again: consuming")
             self.metrics.clear_backpressure()
         self.consumer.ack(batch)
+        return True
+
+    def _stop_syncer(self, stop: threading.Event) -> None:
+        """Finish what was handed to the sync thread (a failure there: retried until ``stop``;
+        the service is stopping, so a batch still failing stays unacknowledged)."""
+        self.syncer.wait_idle()
+        if self.syncer.failed.is_set():
+            self._retry_unfinished([], stop)
+        self.syncer.stop()
 
     def _publish_metrics(self) -> None:
         try:
@@ -200,6 +248,87 @@ class IngestService:
             self.writer.dead.flush()
         except Exception as exc:
             log.warning("dead letters stay in their log until the next flush: %s", exc)
+
+
+class _Syncer:
+    """The sync thread: fsync what the worker appended, commit the keys, acknowledge, in order.
+
+    After a failure it stops finishing (``failed`` set) and keeps the unfinished batches for
+    the worker, which recovers the logs and retries them (``take_failed``).
+    """
+
+    def __init__(self, writer: BatchWriter, ack: Callable[[list[Message]], object]) -> None:
+        self.writer = writer
+        self.ack = ack
+        self.failed = threading.Event()
+        self._queue: queue.Queue[Prepared | None] = queue.Queue(maxsize=PIPELINE_DEPTH)
+        self._failure: BaseException | None = None
+        self._unfinished: list[Prepared] = []
+        self._thread = threading.Thread(target=self._run, name="ingest-sync", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, prepared: Prepared) -> None:
+        """Hand over an appended batch (blocks while ``PIPELINE_DEPTH`` are not yet durable)."""
+        self._queue.put(prepared)
+
+    def wait_idle(self) -> None:
+        """Until every submitted batch is finished (durable and acknowledged) or failed."""
+        self._queue.join()
+
+    def take_failed(self) -> tuple[BaseException | None, list[Prepared]]:
+        """The failure and the batches not made durable since (in order); clears ``failed``."""
+        failure, unfinished = self._failure, self._unfinished
+        self._failure, self._unfinished = None, []
+        self.failed.clear()
+        return failure, unfinished
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            group = [self._queue.get()]
+            while True:  # group commit: whatever else is waiting shares the fsync
+                try:
+                    group.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            done = group[-1] is None
+            group = [p for p in group if p is not None]
+            try:
+                self._finish(group)
+            finally:
+                for _ in range(len(group) + done):
+                    self._queue.task_done()
+            if done:
+                return
+
+    def _finish(self, group: list[Prepared]) -> None:
+        if not group:
+            return
+        if not self.failed.is_set():
+            try:
+                self.writer.finish(group)
+            except StoreUnavailableError as exc:
+                log.error("fsync failed, %d batches kept and not acknowledged: %s", len(group), exc)
+                self._failure = exc
+                self.failed.set()
+            except Exception as exc:  # a defect: keep the batches for the retry path too
+                log.exception("finishing %d batches failed", len(group))
+                self._failure = exc
+                self.failed.set()
+            else:
+                for p in group:
+                    try:
+                        self.ack(p.batch)
+                    except Exception:  # durable already: the broker redelivers, dedup drops it
+                        log.exception("acknowledging %d messages failed", len(p.batch))
+                return
+        self._unfinished.extend(group)
 
 
 def _exclusive(path: Path) -> object:

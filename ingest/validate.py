@@ -211,10 +211,13 @@ def _check_vibration(reading: VibrationSnapshot, sensor: SensorConfig) -> None:
             f"sample_rate_hz {rate}; sensor is configured {sensor.sample_rate_hz}",
         )
     samples = reading.samples
-    finite = np.isfinite(samples)
-    if not finite.all():
-        raise Invalid("non_finite", f"{int((~finite).sum())} samples are NaN or infinite")
-    peak = float(np.abs(samples).max())
+    # One pass each for min and max (no temporaries): NaN propagates through both, and an
+    # infinity is their value, so a non-finite snapshot never passes as finite.
+    lo, hi = float(samples.min()), float(samples.max())
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        bad = int(samples.size - np.count_nonzero(np.isfinite(samples)))
+        raise Invalid("non_finite", f"{bad} samples are NaN or infinite")
+    peak = max(-lo, hi)
     if peak > MAX_ACCEL_M_S2:
         raise Invalid(
             "impossible_value", f"|a| = {peak:.1f} m/s2 > {MAX_ACCEL_M_S2} m/s2 (check g vs m/s2)"
