@@ -86,6 +86,18 @@ def incremental_step(graphdef, state, cache, slots, batch: Batch, cfg: ModelConf
     return new, score, _slim(aux)
 
 
+MIN_CAPACITY = 64
+
+
+def cache_capacity(slots: int) -> int:
+    """Rows of the incremental cache for ``slots`` rows (assets + the scratch slot 0): the next
+    power of two, at least ``MIN_CAPACITY``. The cache's size is part of every compiled shape of
+    the incremental path, so rounding it means a plant that grows (a restart with more assets, or
+    :meth:`Scorer.reserve` at run time) recompiles only when it crosses a power of two, and the
+    persistent XLA cache serves every plant size within one step (SV)."""
+    return max(MIN_CAPACITY, 1 << max(0, slots - 1).bit_length())
+
+
 class Scorer:
     """Scores windows with one model; keeps per-asset encodings for the incremental path."""
 
@@ -95,7 +107,7 @@ class Scorer:
         self.buckets = tuple(sorted(cfg.buckets))
         self._slots: dict[str, int] = {}
         self.baselines = AssetBaselines(cfg.inputs)  # per-asset baselines (models/baseline.py)
-        self._cache = self._empty_cache(64)
+        self._cache = self._empty_cache(cache_capacity(1))
         log.info("scorer on %s, buckets %s", jax.devices()[0].platform, self.buckets)
 
     @classmethod
@@ -166,8 +178,12 @@ class Scorer:
     # --- the incremental path -------------------------------------------------------------
     def _empty_cache(self, capacity: int) -> dict:
         probe = pad_batch(make_batch([], self.cfg.inputs, 1), 1)
-        _, aux = score_step(self.graphdef, self.state, probe, probe.present, self.cfg, True)
-        toks = [aux["tokens"][name] for name in MODALITY_NAMES]
+
+        def tokens(state, b: Batch, present):  # shapes only: traced, never compiled (SV)
+            return score_step(self.graphdef, state, b, present, self.cfg, True)[1]["tokens"]
+
+        shapes = jax.eval_shape(tokens, self.state, probe, probe.present)
+        toks = [shapes[name] for name in MODALITY_NAMES]
         return {
             "tokens": tuple(jnp.zeros((capacity, *t.shape[1:]), t.dtype) for t in toks),
             "present": jnp.zeros((capacity, len(MODEL_MODALITIES)), bool),
@@ -181,7 +197,9 @@ class Scorer:
         need = len(self._slots) + 1
         cap = self._cache["present"].shape[0]
         if need > cap:
-            new_cap = max(need, 2 * cap)
+            new_cap = cache_capacity(need)
+            log.info("incremental cache grows to %d slots (%d assets): the incremental path "
+                     "compiles again at every bucket", new_cap, len(self._slots))  # fmt: skip
             grown = self._empty_cache(new_cap)
             grown["tokens"] = tuple(
                 g.at[:cap].set(c)
@@ -214,10 +232,19 @@ class Scorer:
             auxes.append(_head(aux, len(idx)))
         return _cat(scores, auxes)
 
-    def reserve(self, asset_ids: list[str]) -> None:
+    @property
+    def capacity(self) -> int:
+        """Rows of the incremental cache (slot 0 is scratch): a power of two, see
+        :func:`cache_capacity`."""
+        return int(self._cache["present"].shape[0])
+
+    def reserve(self, asset_ids: list[str]) -> bool:
         """Give these assets cache slots now, so the cache does not grow (and every incremental
-        shape recompile) while the stream runs."""
+        shape recompile) while the stream runs; whether the cache grew (then call :meth:`warm`
+        again before scoring)."""
+        cap = self.capacity
         self._slot_ids(list(asset_ids))
+        return self.capacity != cap
 
     def warm(self, full_rows: int | None = 16) -> float:
         """Compile every bucket of the incremental path (each modality) at the cache's current

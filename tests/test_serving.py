@@ -1,37 +1,75 @@
 """The live scorer's bookkeeping (models/serving): incremental fusion with presence refresh, one
-fused call per asset per round, events per window; sensor-fault findings; the health scale.
-An untrained model (random weights) is enough: these are equalities with the full path."""
+fused call per asset per round, events per window; compiled shapes that a growing plant reuses;
+per-asset baselines that survive a restart and restart after maintenance; sensor-fault
+findings; the health scale. An untrained tiny model (random weights, saved once per module,
+two buckets) is enough: these are equalities with the full path and counts of compilations."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import json
+import tomllib
+import urllib.request
 from pathlib import Path
 
 import numpy as np
+import pytest
 from flax import nnx
 
 from models.checkpoint import save_model
+from models.config import ModelConfig
 from models.model import FusionModel
+from models.scoring import cache_capacity
+from models.serving.compiles import CompileCounter
 from models.serving.health import health_from_p
 from models.serving.live import LiveScorer, rounds
 from models.serving.quality import QualityWatch
+from models.serving.service import ScoringService, ServeSettings
+from models.serving.state import BaselineFile, input_key
 from plant.config import PlantConfig
 from plant.readings import Header, Modality, Quality, ThermalReading, VibrationSnapshot
-from tests.test_model_shapes import SMALL, make_window
+from tests.test_model_shapes import make_window
 from tests.test_train_cli import TINY_PLANT
 
+S = 1_000_000_000
+# TINY_MODEL's shapes (tests/test_train_cli.py); baselines freeze after 15 plant minutes
+TINY = ModelConfig.model_validate(
+    {
+        "inputs": {"vibration_samples": 1024, "order_bins": 32, "note_tokens": 16,
+                   "image_size": 16, "thermal_points": 8, "baseline_hours": 0.25,
+                   "baseline_spacing_s": 60, "baseline_min_windows": 3},
+        "arch": {"width": 8, "heads": 2},
+        "buckets": (2,),  # one compiled batch size: compiling dominates these tests
+    }
+)  # fmt: skip
+PLANT = PlantConfig.model_validate(tomllib.loads(TINY_PLANT))
 
-def _live(tmp_path: Path) -> LiveScorer:
-    import tomllib
 
-    save_model(FusionModel(SMALL.model_copy(update={"buckets": (1, 8)}), nnx.Rngs(1)), SMALL,
-               tmp_path / "m")  # fmt: skip
-    config = PlantConfig.model_validate(tomllib.loads(TINY_PLANT))
-    return LiveScorer(tmp_path / "m", config.resolved_assets, warm=False)
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One saved model for the module; the jitted steps compile once for all its tests."""
+    import jax
+
+    from models.validation import FAST_COMPILE
+
+    def build(key: jax.Array) -> nnx.State:  # one cheaply compiled initialiser, not one each
+        return nnx.split(FusionModel(TINY, nnx.Rngs(params=key)))[1]
+
+    graphdef, _ = nnx.split(nnx.eval_shape(lambda: FusionModel(TINY, nnx.Rngs(params=0))))
+    params = jax.jit(build, compiler_options=FAST_COMPILE)(jax.random.key(1))
+    reg = tmp_path_factory.mktemp("serving") / "reg"
+    save_model(nnx.merge(graphdef, params), TINY, reg / "v0001")
+    (reg / "ACTIVE").write_text("v0001\n")
+    return reg / "v0001"
 
 
-def test_a_stale_modality_is_reencoded_as_absent_and_events_say_so(tmp_path: Path) -> None:
-    live = _live(tmp_path)
+@pytest.fixture
+def live(model_dir: Path) -> LiveScorer:
+    return LiveScorer(model_dir, PLANT.resolved_assets, warm=False)
+
+
+def test_a_stale_modality_is_reencoded_as_absent_and_events_say_so(live: LiveScorer) -> None:
     rng = np.random.default_rng(0)
     wins = [make_window(rng, asset=f"PA-00{i}") for i in (1, 2)]
     live.prime(wins)
@@ -50,8 +88,7 @@ def test_a_stale_modality_is_reencoded_as_absent_and_events_say_so(tmp_path: Pat
     np.testing.assert_allclose(ev2.anomaly_score, full2[0], rtol=1e-5, atol=1e-5)
 
 
-def test_two_windows_of_one_asset_in_a_batch_are_scored_in_turn(tmp_path: Path) -> None:
-    live = _live(tmp_path)
+def test_two_windows_of_one_asset_in_a_batch_are_scored_in_turn(live: LiveScorer) -> None:
     rng = np.random.default_rng(1)
     a1, b1 = make_window(rng, asset="PA-001"), make_window(rng, asset="PA-002")
     a2 = dataclasses.replace(make_window(rng, fault=True, asset="PA-001"), ts_ns=a1.ts_ns + 1)
@@ -63,10 +100,141 @@ def test_two_windows_of_one_asset_in_a_batch_are_scored_in_turn(tmp_path: Path) 
     assert [len(r) for r in rounds(list(enumerate(wins)))] == [2, 1]
 
 
-def test_unknown_assets_get_no_event(tmp_path: Path) -> None:
-    live = _live(tmp_path)
+def test_unknown_assets_get_no_event(live: LiveScorer) -> None:
     w = make_window(np.random.default_rng(2), asset="NOT-IN-PLANT")
     assert live.score([w]) == []
+
+
+def test_cache_capacity_is_a_power_of_two_step() -> None:
+    assert [cache_capacity(n) for n in (1, 64, 65, 201, 1001, 2001, 5001, 8193)] == [
+        64, 64, 128, 256, 1024, 2048, 8192, 16384,
+    ]  # fmt: skip
+
+
+def test_new_assets_compile_only_when_the_cache_crosses_a_power_of_two(model_dir: Path) -> None:
+    """Warm, then 57 new assets within the 64-slot cache compile nothing, scored in batches
+    below, at and above the bucket; the 64th asset doubles the cache and add_assets compiles
+    the incremental path once per bucket and modality, before any window; their windows
+    compile nothing."""
+    grown = PLANT.multiplied(11).resolved_assets  # 66 assets
+    live = LiveScorer(model_dir, grown[:6], warm=False)
+    live.scorer.warm(full_rows=None)  # the incremental path (LiveScorer's warm also explains)
+    live.score([make_window(np.random.default_rng(4), asset=grown[0].id)])  # + raw_spectra
+    assert live.scorer.capacity == 64
+    rng = np.random.default_rng(3)
+    triggers = [None, *Modality]
+
+    def windows(assets: list) -> list:
+        mods = [t for t in triggers if t is None or t.value != "context"]
+        return [dataclasses.replace(make_window(rng, asset=a.id), trigger=mods[i % len(mods)])
+                for i, a in enumerate(assets)]  # fmt: skip
+
+    with CompileCounter() as counter:
+        assert not live.add_assets(grown[6:63], warm=True)  # 63 assets + scratch slot: 64
+        for k in (1, 2, 5):  # below, at and above the one bucket
+            assert len(live.score(windows(grown[6 : 6 + k]))) == k
+        assert counter.snapshot() == {}, "a new asset within the capacity compiled"
+        assert live.add_assets(grown[63:], warm=True)
+        assert live.scorer.capacity == 128
+        grew = counter.snapshot()
+        assert grew.get("jit(incremental_step)") == len(TINY.buckets) * 4
+        assert not {"jit(score_step)", "jit(raw_spectra)"} & set(grew), grew
+        before = counter.snapshot()
+        assert len(live.score(windows(grown[60:]))) == 6  # 3 old, 3 new assets
+        assert counter.snapshot() == before, "scoring after the growth step compiled"
+
+
+def _service(reg: Path, state: Path) -> ScoringService:
+    settings = ServeSettings(registry=reg, state_dir=state, warm=False)
+    service = ScoringService(PLANT, settings, client=None, engine=None)
+    service.poll_model(block=True)
+    return service
+
+
+def _feed(service: ScoringService, start_ns: int, end_ns: int) -> int:
+    from plant import codec
+    from plant.sim.plant import PlantSimulator
+    from plant.sim.publisher import TopicMap
+
+    sim, topic_of = PlantSimulator(PLANT, 7, start_ns, step_s=60), TopicMap(PLANT)
+    n = 0
+    for t in range(start_ns, end_ns, 300 * S):
+        msgs = [(topic_of.topic(r), codec.encode(r), ts) for ts, r in sim.messages(t + 300 * S)]
+        n += len(service.process(msgs))
+    return n
+
+
+def _rows(service: ScoringService) -> tuple:
+    assert service.live is not None
+    return service.live.baselines.rows(sorted(a.id for a in PLANT.resolved_assets))
+
+
+def test_baselines_survive_a_restart_and_maintenance_restarts_one(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    """40 plant minutes through serve's path freeze the vibration and thermal baselines (some
+    cameras' stay open); a restarted service has the same baselines (arrays equal, open ones
+    included); a maintenance end through the alarm API starts PA-003's again, and that survives
+    the next restart; a model of another input config invalidates the file."""
+    from plant.alarms.service import AlarmService
+
+    reg, state, start = model_dir.parent, tmp_path / "serve", 1_790_000_000 * S
+    first = _service(reg, state)
+    assert _feed(first, start, start + 2400 * S) > 100
+    before = _rows(first)
+    assert before.base_ready[:, :2].all()  # vibration, thermal frozen; some cameras still open
+    assert first.live is not None
+    still_open = [a for a, accs in first.live.baselines._acc.items() if accs[2].n and
+                  not accs[2].frozen]  # fmt: skip
+    assert still_open
+    first.close()
+    saved = BaselineFile(state).path(TINY.inputs)
+    assert saved.is_file() and saved.name == f"baselines-{input_key(TINY.inputs)}.npz"
+
+    second = _service(reg, state)
+    for a, b in zip(before, _rows(second), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert second.live is not None  # the open camera baselines came too, still open
+    for a in still_open:
+        was, now = first.live.baselines._acc[a][2], second.live.baselines._acc[a][2]
+        assert (now.n, now.first_ns, now.frozen) == (was.n, was.first_ns, False)
+
+    plant = PLANT.model_copy(
+        update={"alarms": PLANT.alarms.model_copy(update={
+            "journal_path": str(tmp_path / "alarms.sqlite"),
+            "users_path": str(tmp_path / "users.sqlite"),
+            "api": PLANT.alarms.api.model_copy(update={"port": 0})})}
+    )  # fmt: skip
+    alarms = AlarmService(
+        plant, mqtt_client=None, env={"PLANTWATCH_ADMIN_PASSWORD": "admin pw 12345"}
+    )
+    alarms.engine.baseline_listeners.append(second.reset_baseline)
+    alarms.start()
+    try:
+        assert alarms.server is not None
+        for step in ("start", "end"):
+            _post(f"{alarms.server.url}/api/v1/assets/PA-003/maintenance/{step}")
+    finally:
+        alarms.stop()
+    second.maintain()  # the worker applies the reset and saves at once
+    second.close()
+    after = _rows(second)
+    assert not after.base_ready[2].any() and after.base_ready[[0, 1, 3, 4, 5], :2].all()
+
+    third = _service(reg, state)
+    for a, b in zip(after, _rows(third), strict=True):
+        np.testing.assert_array_equal(a, b)
+    third.close()
+    other = TINY.inputs.model_copy(update={"image_size": 32})
+    assert BaselineFile(state).load(other) is None and not saved.exists()
+
+
+def _post(url: str) -> dict:
+    req = urllib.request.Request(url, data=b'{"comment": "bearing replaced"}', method="POST")
+    req.add_header("Content-Type", "application/json")
+    req.add_header("Authorization", "Basic " + base64.b64encode(b"admin:admin pw 12345").decode())
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
 
 
 def test_quality_watch_raises_and_clears_stuck_and_dead() -> None:

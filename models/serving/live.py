@@ -51,6 +51,7 @@ class LiveScorer:
         self._encoded: dict[str, np.ndarray] = {}  # asset -> (4,) presence held in the cache
         self._explainer: Any = None
         self.unscorable = 0
+        self._warmed = warm
         self.warm_s = self._warm() if warm else 0.0
         log.info(
             "model %s loaded in %.1f s (%d assets, buckets %s compiled in %.1f s)",
@@ -60,6 +61,31 @@ class LiveScorer:
             self.scorer.buckets,
             self.warm_s,
         )
+
+    def add_assets(self, assets: Sequence[Asset], warm: bool | None = None) -> bool:
+        """Score these assets too (a plant that grows while serving). Within the incremental
+        cache's capacity (a power of two: ``models.scoring.cache_capacity``) nothing compiles;
+        past it the cache doubles and the incremental path is compiled again at every bucket
+        here (``warm``; default: whether this scorer was warmed at load), before any of their
+        windows is scored. Whether it grew."""
+        new = [a for a in assets if a.id not in self.assets]
+        self.assets.update({a.id: a for a in new})
+        grew = self.scorer.reserve(sorted(a.id for a in new))
+        if grew:
+            log.info("%d assets: incremental cache now %d slots", len(self.assets),
+                     self.scorer.capacity)  # fmt: skip
+            if self._warmed if warm is None else warm:
+                self.warm_s += self.scorer.warm(full_rows=None)
+        return grew
+
+    @property
+    def baselines(self) -> Any:
+        """The scorer's per-asset baselines (models/baseline.py), or None without them."""
+        return getattr(self.scorer, "baselines", None)
+
+    @baselines.setter
+    def baselines(self, value: Any) -> None:
+        self.scorer.baselines = value
 
     def _warm(self) -> float:
         """Compile before the stream: the incremental path at every bucket, the baselines'

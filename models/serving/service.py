@@ -7,6 +7,15 @@ promotion seen on the registry's ``ACTIVE`` pointer) compiles in a background th
 swaps it in *between* two batches after priming it with every asset's current window, so no
 window is lost or scored twice across a reload.
 
+Per-asset baselines (models/baseline.py) persist in the state directory (``state_dir``;
+models/serving/state.py): loaded with the model (for its input config), kept in memory across
+a reload with the same input config, saved every ``baseline_save_s`` when they changed, right
+after a maintenance end resets one, and on the way out. Saves run in a background thread from
+a snapshot, so the stream does not wait for the disk.
+
+Every XLA compilation is counted (models/serving/compiles.py); one on the worker thread after
+the model is warm is a stall of the stream and is logged as a warning.
+
 Dynamic batching under a latency bound: the worker takes every message waiting, then keeps
 collecting for at most ``max_wait_ms`` after the first one (or until ``max_batch`` windows),
 and scores them together at the smallest compiled bucket that holds them.
@@ -31,8 +40,10 @@ from ingest.assembly import WindowAssembler
 from ingest.validate import Accepted, Validator
 from ingest.window import Window
 from models import registry
+from models.serving.compiles import CompileCounter
 from models.serving.live import LiveScorer
 from models.serving.quality import QualityWatch
+from models.serving.state import BaselineFile, input_key, signature, snapshot
 from plant import topics
 from plant.config import PlantConfig
 from plant.events import HealthEvent
@@ -52,6 +63,9 @@ class ServeSettings:
     store_flush_s: float = 60.0  # scores reach the store at least this often
     model_poll_s: float = 2.0  # how often ACTIVE is checked
     health_qos: int = 1
+    state_dir: Path | None = None  # per-asset baselines persist here (None: not persisted)
+    baseline_save_s: float = 300.0  # changed baselines are saved at least this often
+    warm: bool = True  # compile every bucket (and an explanation) before a model is used
 
 
 @dataclasses.dataclass
@@ -65,6 +79,8 @@ class ServeStats:
     reloads: int = 0
     score_s: float = 0.0
     primed: int = 0
+    baseline_saves: int = 0
+    stream_compiles: int = 0  # XLA compilations on the worker after the model was warm
 
 
 class ScoringService:
@@ -107,6 +123,15 @@ class ScoringService:
         self.newest_ns = 0  # newest reading time seen (the ``readings`` clock)
         alpha = config.alarms.persistence.alpha
         self.explain_below = settings.explain_below_p or alpha
+        self.baseline_file = BaselineFile(settings.state_dir) if settings.state_dir else None
+        self._saver = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="state-save")
+        self._save_future: concurrent.futures.Future | None = None
+        self._saved_sig: tuple | None = None
+        self._save_now = False
+        self._next_baseline_save = time.monotonic() + settings.baseline_save_s
+        self._pending_resets: set[str] = set()  # maintenance ended before a model was loaded
+        self._worker: threading.Thread | None = None
+        self.compiles = CompileCounter(on_compile=self._on_compile).start()
 
     # ------------------------------------------------------------------------ MQTT in
 
@@ -131,7 +156,7 @@ class ScoringService:
                 log.info("active model is now %s: loading it", version)
                 path = Path(self.settings.registry) / version
                 assets = self.config.resolved_assets
-                self._loading = (version, self._loader.submit(LiveScorer, path, assets))
+                self._loading = (version, self._loader.submit(self._load, path, assets))
         if self._loading is not None and (block or self._loading[1].done()):
             version, future = self._loading
             self._loading = None
@@ -143,12 +168,35 @@ class ScoringService:
                 return
             with self.lock:
                 self.stats.primed += live.prime(self._current_windows())
-                if self.live is not None:
+                old = self.live
+                if old is not None:
                     self.stats.reloads += 1
-                    log.info("model %s replaces %s", live.version, self.live.version)
+                    log.info("model %s replaces %s", live.version, old.version)
+                    if _same_inputs(old, live):
+                        live.baselines = old.baselines  # newer than the file
                 self.live, self._version = live, version
                 self._explained.clear()
+                for asset in sorted(self._pending_resets):
+                    live.reset_baseline(asset)
+                    self._save_now = True
+                self._pending_resets.clear()
+                if live.baselines is not None:
+                    self._saved_sig = signature(live.baselines)
             self.ready.set()
+
+    def _load(self, path: Path, assets: list) -> LiveScorer:
+        """(Loader thread) a model compiled and warm, with its input config's saved baselines."""
+        live = LiveScorer(path, assets, warm=self.settings.warm)
+        if self.baseline_file is not None and live.baselines is not None:
+            loaded = self.baseline_file.load(live.baselines.cfg)
+            if loaded is not None:
+                live.baselines = loaded
+        return live
+
+    def _on_compile(self, name: str, seconds: float) -> None:
+        if self.ready.is_set() and threading.current_thread() is self._worker:
+            self.stats.stream_compiles += 1
+            log.warning("the stream waited %.2f s for an XLA compilation of %s", seconds, name)
 
     def _current_windows(self) -> list[Window]:
         out = []
@@ -182,21 +230,68 @@ class ScoringService:
 
     def run(self, stop: threading.Event) -> None:
         """The worker loop, until ``stop``; the last scores are written on the way out."""
+        self._worker = threading.current_thread()
         try:
             while not stop.is_set():
                 self.poll_model()
-                while not self._resets.empty():
-                    asset = self._resets.get()
-                    with self.lock:
-                        if self.live is not None:
-                            self.live.reset_baseline(asset)
                 msgs = self._collect(stop)
                 if msgs:
                     self.process(msgs)
-                self._maybe_flush_store()
+                self.maintain()
         finally:
-            self._flush_store()
-            self._loader.shutdown(wait=False, cancel_futures=True)
+            self.close()
+
+    def maintain(self) -> None:
+        """(Worker) apply maintenance resets of baselines; write scores and baselines when due."""
+        while not self._resets.empty():
+            asset = self._resets.get()
+            with self.lock:
+                if self.live is not None:
+                    self.live.reset_baseline(asset)
+                    self._save_now = True  # a reset must survive a crash right after it
+                else:
+                    self._pending_resets.add(asset)
+            log.info("maintenance ended on %s: its baseline starts again", asset)
+        self._maybe_flush_store()
+        self._maybe_save_baselines()
+
+    def close(self) -> None:
+        """Write the last scores and the baselines (waiting for both); stop the helpers."""
+        self._flush_store()
+        if self._save_future is not None:
+            self._save_future.result()
+        self._maybe_save_baselines(force=True, wait=True)
+        self._loader.shutdown(wait=False, cancel_futures=True)
+        self._saver.shutdown(wait=True)
+        self.compiles.stop()
+
+    def _maybe_save_baselines(self, force: bool = False, wait: bool = False) -> None:
+        live = self.live
+        if self.baseline_file is None or live is None or live.baselines is None:
+            return
+        due = force or self._save_now or time.monotonic() >= self._next_baseline_save
+        if not due or (self._save_future is not None and not self._save_future.done()):
+            return
+        self._next_baseline_save = time.monotonic() + self.settings.baseline_save_s
+        with self.lock:
+            sig = signature(live.baselines)
+            if sig == self._saved_sig and not self._save_now:
+                return
+            copy = snapshot(live.baselines)
+        self._save_now = False
+        self._save_future = self._saver.submit(self._save_baselines, copy, sig)
+        if wait:
+            self._save_future.result()
+
+    def _save_baselines(self, copy: Any, sig: tuple) -> None:
+        assert self.baseline_file is not None
+        try:
+            self.baseline_file.save(copy)
+        except Exception:  # retried at the next period; the live baselines are unaffected
+            log.exception("could not save the baselines to %s", self.baseline_file.dir)
+            return
+        self._saved_sig = sig
+        self.stats.baseline_saves += 1
 
     def _collect(self, stop: threading.Event) -> list[tuple[str, bytes, int]]:
         try:
@@ -355,6 +450,13 @@ class ScoringService:
             log.warning("could not write %d scores to the store (retrying): %s", len(rows), exc)
             return
         self._pending_scores = []
+
+
+def _same_inputs(old: LiveScorer, new: LiveScorer) -> bool:
+    """Whether both models keep baselines of one input config (so the live ones carry over)."""
+    if old.baselines is None or new.baselines is None:
+        return False
+    return input_key(old.baselines.cfg) == input_key(new.baselines.cfg)
 
 
 def _shapley(expl: dict | None) -> dict[str, float] | None:

@@ -41,6 +41,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--xla-cache", type=Path, default=None, help="compiled-code cache (<registry>/.cache/xla)"
     )
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="per-asset baselines kept across restarts (default: serve/ beside the store)",
+    )
+    p.add_argument(
+        "--baseline-save-s", type=float, default=300.0, help="save changed baselines this often"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,8 +81,15 @@ def run(args: argparse.Namespace) -> int:
         availability_component=COMPONENT,
     )  # fmt: skip
     client.reconnect_delay_set(min_delay=0.1, max_delay=2)
+    store = str(config.store.path)  # a remote store (URI): the state stays local, in ./serve
+    local = Path("serve") if "://" in store else Path(store).parent / "serve"
+    state_dir = args.state_dir or local
     settings = ServeSettings(
-        registry=args.registry, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms
+        registry=args.registry,
+        max_batch=args.max_batch,
+        max_wait_ms=args.max_wait_ms,
+        state_dir=state_dir,
+        baseline_save_s=args.baseline_save_s,
     )
     service = ScoringService(config, settings, client=client, store_root=config.store.path)
     clock = service.readings_clock if args.clock == "readings" else time.time_ns
@@ -117,11 +133,14 @@ def run(args: argparse.Namespace) -> int:
             client.disconnect()
         client.loop_stop()
         log.info(
-            "stopped: %d messages, %d windows, %d health events, %d reloads",
+            "stopped: %d messages, %d windows, %d health events, %d reloads, %d baseline "
+            "saves, %d compilations while streaming",
             service.stats.messages,
             service.stats.windows,
             service.stats.events,
             service.stats.reloads,
+            service.stats.baseline_saves,
+            service.stats.stream_compiles,
         )
     return 0
 
