@@ -1,6 +1,7 @@
 """Publish -> health latency, end to end, and the largest plant that keeps up (DESIGN.md section 7).
 
-For each ``--multiply`` M (benchmark plant x M = 200 M assets at the DESIGN rates): Mosquitto on a
+For each step of ``--assets`` N1,N2,... (or ``--multiply`` M: the benchmark plant x M = 200 M
+assets at the DESIGN rates; N must be a multiple of the plant's 200): Mosquitto on a
 free loopback port, ``plantwatch ingest`` and ``plantwatch serve`` (ingest, scoring and alarms)
 on a fresh store and a registry holding ``--model``, a health subscriber, then
 ``plantwatch simulate --templates --multiply M`` in real time (speedup 1) for ``--duration`` plant
@@ -10,9 +11,13 @@ time), over events after ``--warmup`` s. A plant keeps up when p99 <= 1 s and se
 windows (health events >= 95 % of the model-input readings published; a thermal reading before
 any process context of its asset cannot be scored, ~1 per asset at start). CPU seconds per wall
 second of broker, publisher, ingest and serve are read from /proc/<pid>/stat over the measured
-span.
+span. Lag: the publisher's worst delay behind its real-time schedule (from its log), and serve's
+(p50 and p99 latency per 10-s slice of the measured span: a plant that does not keep up shows
+them growing, ``latency_growth_s`` = last slice's p50 - first's). ``serve_start_s``: from
+launch to "serving:" (compiling every bucket at the plant's cache size; the XLA cache in
+$TMPDIR/plantwatch-e2e-xla makes a second start fast).
 
-    nice -n 10 .venv/bin/python benchmarks/e2e_latency.py --multiply 1 5 10 25 --json FILE
+    .venv/bin/python benchmarks/e2e_latency.py --assets 1000,2000,5000 --json FILE
 
 ``--model``: a model directory; default /work/main/data/BEST_MODEL's, else required.
 """
@@ -129,7 +134,9 @@ def run_once(args: argparse.Namespace, multiply: int, model: Path) -> dict:
                 [*py, name, *common, *extra], cwd=REPO, env=env, stdout=log,
                 stderr=subprocess.STDOUT,
             )  # fmt: skip
-        wait_log(tmp / "serve.log", "serving:", procs["serve"], 900)
+        t_start = time.monotonic()
+        wait_log(tmp / "serve.log", "serving:", procs["serve"], args.start_timeout)
+        serve_start_s = time.monotonic() - t_start
         health = HealthCollector(url)
         sim_log = (tmp / "simulate.log").open("w")
         procs["simulate"] = subprocess.Popen(
@@ -150,7 +157,9 @@ def run_once(args: argparse.Namespace, multiply: int, model: Path) -> dict:
         time.sleep(3.0)  # the last windows
         health.close()
         published = _published(tmp / "simulate.log")
-        lat = np.array([(a - ts) / 1e9 for a, ts, _ in health.events if a >= warm_ns])
+        measured = [(a, ts) for a, ts, _ in health.events if a >= warm_ns]
+        lat = np.array([(a - ts) / 1e9 for a, ts in measured])
+        slices = _slices(measured, warm_ns, 10 * 10**9)
         scored = np.array([(a - sc) / 1e9 for a, _, sc in health.events if a >= warm_ns])
         config = load_config(plant).multiplied(multiply)
         inputs_per_s = sum(
@@ -172,6 +181,11 @@ def run_once(args: argparse.Namespace, multiply: int, model: Path) -> dict:
             "latency_p99_s": float(np.percentile(lat, 99)) if lat.size else None,
             "latency_max_s": float(lat.max()) if lat.size else None,
             "health_delivery_p50_s": float(np.percentile(scored, 50)) if scored.size else None,
+            "latency_p50_p99_per_10s": slices,
+            "latency_growth_s": round(slices[-1][0] - slices[0][0], 3) if slices else None,
+            "publisher_worst_lag_s": _worst_lag(tmp / "simulate.log"),
+            "serve_start_s": round(serve_start_s, 1),
+            "stream_compiles": _stream_compiles(tmp / "serve.log"),
             "cpu_cores": {k: round((cpu1[k] - cpu0[k]) / span, 3) for k in pids},
         }
         result["keeps_up"] = bool(
@@ -205,6 +219,28 @@ def _write_multiplied(config: object, plant: Path, tmp: Path) -> Path:
     return out
 
 
+def _slices(events: list[tuple[int, int]], t0: int, step: int) -> list[tuple[float, float]]:
+    """(p50, p99) latency, seconds, of the events arriving in each ``step`` ns after ``t0``."""
+    by: dict[int, list[float]] = {}
+    for a, ts in events:
+        by.setdefault((a - t0) // step, []).append((a - ts) / 1e9)
+    return [
+        (round(float(np.percentile(v, 50)), 3), round(float(np.percentile(v, 99)), 3))
+        for _, v in sorted(by.items())
+        if len(v) >= 10
+    ]
+
+
+def _worst_lag(log: Path) -> float | None:
+    found = re.findall(r"published \d+ messages in all.*?worst lag ([\d.]+) s", log.read_text())
+    return float(found[-1]) if found else None
+
+
+def _stream_compiles(log: Path) -> int:
+    """XLA compilations serve waited for while streaming (its warnings; 0 is the goal)."""
+    return log.read_text(errors="replace").count("the stream waited")
+
+
 def _published(log: Path) -> int:
     found = re.findall(r"published (\d+) messages in all", log.read_text())
     return int(found[-1]) if found else -1
@@ -214,7 +250,11 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--config", type=Path, default=REPO / "configs" / "benchmark.toml")
     p.add_argument("--model", type=Path, default=None)
-    p.add_argument("--multiply", type=int, nargs="+", default=[1])
+    p.add_argument("--multiply", type=int, nargs="+", default=None)
+    p.add_argument(
+        "--assets", default=None, help="comma-separated plant sizes, multiples of the plant's"
+    )
+    p.add_argument("--start-timeout", type=float, default=1800.0, help="seconds for serve")
     p.add_argument("--duration", type=float, default=90.0, help="plant (= wall) seconds")
     p.add_argument("--warmup", type=float, default=20.0, help="seconds not measured")
     p.add_argument("--json", type=Path)
@@ -223,8 +263,15 @@ def main() -> int:
     model = args.model or default_model()
     if model is None:
         p.error("no --model and no data/BEST_MODEL")
+    base = len(load_config(args.config).resolved_assets)
+    steps = args.multiply or [1]
+    if args.assets:
+        sizes = [int(x) for x in args.assets.split(",")]
+        if any(n % base for n in sizes):
+            p.error(f"--assets: each size must be a multiple of the plant's {base} assets")
+        steps = [n // base for n in sizes]
     results = {"model": str(model), "runs": []}
-    for m in args.multiply:
+    for m in steps:
         r = run_once(args, m, model)
         print(json.dumps(r), flush=True)
         results["runs"].append(r)
