@@ -1,20 +1,28 @@
 """Ingest throughput vs its two ceilings, measured in the same run (DESIGN.md section 7).
 
     nice -n 10 .venv/bin/python benchmarks/ingest_throughput.py [--scalars 40000]
-        [--snapshots 800] [--repeat 3] [--json out.json]
+        [--snapshots 3000] [--repeat 3] [--workloads scalar,vibration] [--profile]
+        [--json out.json]
 
 Per workload (small scalar messages: thermal JSON ~150 B; vibration snapshots: 3 x 12,800
 float32, ~154 kB), each repeat starts a fresh Mosquitto and measures:
 
-- ``bare``: a paho subscriber that only counts (QoS 1, automatic acks), in its own process;
+- ``bare``: a paho subscriber that only counts (QoS 1, automatic acks), in its own process,
+  with the same PUBLISH decoding as ingest's consumer (``ingest.consumer.decode_publish``);
 - ``ingest``: ``IngestService`` (validate, dedup, WAL + fsync, then ack), in its own process;
+  then, after the last message is durable, the time to checkpoint everything into Parquet
+  (``ingest_to_parquet_msgs_per_s``: messages / (durable + checkpoint time); the service's
+  checkpointer runs every 10 s, so in a run shorter than that it does not overlap the run);
 - ``parquet``: pyarrow writing the same readings through the store's StoreWriter, no MQTT
   (``benchmarks/store_write.py`` ``measure_parquet_ceiling``).
 
 The same publisher process sends the same pre-encoded payloads (QoS 1, 1,000 in flight) for
 ``bare`` and ``ingest``; a rate is messages / (last one consumed, or durable - publisher start).
 The ratio is ingest / min(bare, parquet). CPU seconds of broker, publisher and consumer come
-from /proc/<pid>/stat (utime + stime). Medians of ``--repeat`` runs are reported.
+from /proc/<pid>/stat (utime + stime). Medians of ``--repeat`` runs are reported. 3,000
+snapshots (~460 MB, a few seconds) by default: the 800 used before lasted under a second, and
+the ratio of one such run swung between 0.46 and 1.18 on this machine. ``--profile`` adds the
+ingest worker's stage times (wall, GIL waits included) and the CPU seconds of each of its threads.
 """
 
 from __future__ import annotations
@@ -320,7 +328,7 @@ def main() -> None:
         "--profile", action="store_true", help="time the ingest worker's stages (adds overhead)"
     )
     p.add_argument("--scalars", type=int, default=40_000)
-    p.add_argument("--snapshots", type=int, default=800)
+    p.add_argument("--snapshots", type=int, default=3000)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument(
         "--workloads", default="scalar,vibration", help="comma-separated: scalar, vibration"

@@ -100,6 +100,8 @@ class IngestService:
                 batch = self._next_batch(stop)
                 if batch:
                     self._submit(batch, stop)
+                elif self.syncer.failed.is_set():  # no new batch: retry the failed ones now
+                    self._retry_unfinished([], stop)
                 now = time.monotonic()
                 if now >= next_snapshot:
                     self._publish_metrics()
@@ -172,19 +174,21 @@ class IngestService:
             return
         try:
             prepared = self.writer.prepare(batch)
-        except StoreUnavailableError as exc:
-            log.error("store write failed, batch kept and not acknowledged: %s", exc)
-            self._retry_unfinished([batch], stop)
+        except StoreUnavailableError as exc:  # logged by the recovery
+            self.metrics.on_backpressure(str(exc))
+            self._retry_unfinished([batch], stop, exc)
             return
         self.syncer.submit(prepared)
 
-    def _retry_unfinished(self, batches: list[list[Message]], stop: threading.Event) -> None:
+    def _retry_unfinished(
+        self, batches: list[list[Message]], stop: threading.Event, error: Exception | None = None
+    ) -> None:
         """Wait for the sync thread; then recover the logs and write every batch not yet durable
         (the sync thread's failed ones first, then ``batches``) until each succeeds, in order."""
         self.syncer.wait_idle()
         failure, unfinished = self.syncer.take_failed()
         todo = [p.batch for p in unfinished] + batches
-        self.writer.recover(failure or RuntimeError("append failed"))
+        self.writer.recover(error or failure or RuntimeError("unknown store failure"))
         self.flusher.wal = self.writer.wal
         for batch in todo:
             if not self._write_until_durable(batch, stop):
@@ -315,6 +319,7 @@ class _Syncer:
                 self.writer.finish(group)
             except StoreUnavailableError as exc:
                 log.error("fsync failed, %d batches kept and not acknowledged: %s", len(group), exc)
+                self.writer.metrics.on_backpressure(f"fsync failed: {exc}")
                 self._failure = exc
                 self.failed.set()
             except Exception as exc:  # a defect: keep the batches for the retry path too

@@ -83,3 +83,45 @@ def test_disk_full_stops_acknowledging_then_recovers_with_nothing_lost(mosquitto
         thread.join(30)
     counts = stored_keys(store, plant)
     assert set(counts) == {k for _, _, k in items} and set(counts.values()) == {1}
+
+
+def test_a_failed_fsync_on_the_sync_thread_is_retried_with_nothing_lost(
+    mosquitto, tmp_path, monkeypatch
+):
+    """The fsync of one batch runs on the sync thread while the worker appends the next: when
+    it fails, every batch not yet durable is taken back and retried (here on the worker thread,
+    where fsync works), the last one with no new message arriving; nothing is stored twice."""
+    plant = plant_config()
+    store = tmp_path / "store"
+    real_fsync = os.fsync
+    failures = {"left": 10**9}  # every fsync on the sync thread fails
+
+    def fsync(fd: int) -> None:
+        if threading.current_thread().name == "ingest-sync" and failures["left"] > 0:
+            failures["left"] -= 1
+            raise OSError(errno.EIO, "Input/output error")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    svc = IngestService(plant, store, broker=mosquitto.url, flush_interval_s=3600)
+    acked, paho_ack = [], svc.consumer.client.ack
+    svc.consumer.client.ack = lambda mid, qos: acked.append(mid) or paho_ack(mid, qos)
+    stop = threading.Event()
+    thread = threading.Thread(target=svc.run, args=(stop,))
+    thread.start()
+    pub = Publisher(mosquitto.url)
+    try:
+        assert wait_for(svc.consumer.subscribed.is_set, 10)
+        items = readings(plant, 20, vibration_every=4)
+        pub.publish(items)  # then nothing more: the retry must not wait for a new batch
+        n = len(items)
+        assert wait_for(lambda: len(acked) == n, 30), f"{len(acked)} of {n} acknowledged"
+        assert len(stored_keys(store, plant)) == n
+        assert failures["left"] < 10**9 and svc.metrics.backpressure_events >= 1
+        assert svc.metrics.backpressure_reason == ""
+    finally:
+        pub.close()
+        stop.set()
+        thread.join(30)
+    counts = stored_keys(store, plant)
+    assert set(counts) == {k for _, _, k in items} and set(counts.values()) == {1}

@@ -158,7 +158,9 @@ class WriteAheadLog:
             self._create(self._path(self._active))
         self._file = open(self._path(self._active), "ab")  # noqa: SIM115 (held open)
         self._size = self._file.tell()
-        self._appended = self._synced = 0  # records appended / known durable, by count
+        # Records appended / known durable, by count. A log reopened with records in it (after
+        # a crash or a write error) counts them as not yet synced: its first sync fsyncs.
+        self._appended, self._synced = int(self._size > len(FILE_HEADER)), 0
         # Decoded objects passed to append, per segment, so the checkpointer need not decode
         # again (None: a record came without, or the segment was recovered).
         self._decoded: dict[int, list[Any] | None] = {
