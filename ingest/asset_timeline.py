@@ -8,6 +8,7 @@ from ingest.alignment import NS_PER_S, Latest, RecentSeqs, SensorClock, Series
 from ingest.window import ThermalSeries, Window
 from plant.config import Asset, WindowConfig
 from plant.config.assets import SensorConfig
+from plant.physics.bearing import kinematic_orders
 from plant.readings import (
     CameraImage,
     ContextReading,
@@ -28,6 +29,7 @@ class AssetTimeline:
     def __init__(self, asset: Asset, cfg: WindowConfig, max_clock_offset_s: float) -> None:
         self.asset = asset
         self.cfg = cfg
+        self.orders = kinematic_orders(asset.config.bearing, asset.config.gear)
         self.max_offset_ns = int(max_clock_offset_s * NS_PER_S)
         self.sensors: dict[str, SensorConfig] = {s.id: s for s in asset.sensors}
         self.modalities = {s.modality for s in asset.sensors}
@@ -130,6 +132,7 @@ class AssetTimeline:
             context=ctx,
             staleness_s=staleness,
             trigger=trigger,
+            kinematic_orders=self.orders,
         )
 
     def _note_time(self, t: int) -> int:

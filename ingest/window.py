@@ -48,6 +48,9 @@ class Window:
     context: ContextReading | None  # latest process context at or before ts_ns
     staleness_s: dict[Modality, float]  # age of the newest reading per model modality
     trigger: Modality | None = None  # the modality whose arrival produced this window
+    # shaft orders of the asset's kinematic lines (plant.physics.bearing.KINEMATIC_LINES), from
+    # its bearing and gear geometry: where a condition monitor looks for defect lines
+    kinematic_orders: tuple[float, ...] = ()
 
     @property
     def present(self) -> dict[Modality, bool]:

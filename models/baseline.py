@@ -105,8 +105,12 @@ class AssetBaselines:
         thermal_ctx: np.ndarray,
         image: np.ndarray,
         present: np.ndarray,
+        reset: np.ndarray | None = None,
     ) -> np.ndarray:
         """Add windows (rows in time order) to their assets' baselines while those are open.
+
+        ``reset`` (N,) bool: rows at which the asset's baseline starts again (maintenance), applied
+        in row order. Windows of a stopped machine are never added.
 
         ``vib`` is featurize's raw (C, 3, K) spectra per row; the rest are Batch fields.
         Returns (N, 3) bool: each row's asset's readiness right after that row was observed.
@@ -115,9 +119,13 @@ class AssetBaselines:
         hours_ns = int(self.cfg.baseline_hours * 3600 * NS)
         spacing_ns = int(self.cfg.baseline_spacing_s * NS)
         for i, (asset, ts) in enumerate(zip(assets, np.asarray(ts_ns).tolist(), strict=True)):
+            if reset is not None and reset[i]:
+                self.reset(asset)
             acc = self._acc.setdefault(asset, [_Acc() for _ in range(BASE_MODALITIES)])
+            # a stopped machine's spectra and temperatures are not its normal running behaviour
+            stopped = bool(present[i, 1]) and not float(thermal_ctx[i, -1, 3]) > 0.5
             for m, a in enumerate(acc):
-                if a.frozen or not present[i, m] or ts - a.last_ns < spacing_ns:
+                if a.frozen or stopped or not present[i, m] or ts - a.last_ns < spacing_ns:
                     continue
                 if m == 1 and not _thermal_finite(i, thermal_c, probe_mask, thermal_ctx):
                     continue  # e.g. temperatures before any process context: NaN regressors

@@ -17,6 +17,7 @@ from models.baseline import BaselineRows, empty_rows
 from models.config import InputConfig
 from models.notes_text import encode_notes
 from plant.config import AssetType
+from plant.physics.bearing import KINEMATIC_LINES
 from plant.readings import MODEL_MODALITIES, Modality
 
 ASSET_TYPES: tuple[str, ...] = tuple(t.value for t in AssetType)
@@ -38,6 +39,7 @@ class Batch(NamedTuple):
     note_ids: np.ndarray  # (B, L) int32 hashed n-gram ids, 0 = padding
     asset_type: np.ndarray  # (B,) int32 index into ASSET_TYPES
     present: np.ndarray  # (B, 4) bool in MODEL_MODALITIES order
+    orders: np.ndarray  # (B, J) float32 shaft orders of KINEMATIC_LINES (0: none, e.g. no gear)
     # per-asset baselines (models/baseline.py); not ready (all False) unless a scorer fills them
     base_vib: np.ndarray  # (B, C, 3, K) float32 raw log spectra of the asset's first hours
     base_th_temp: np.ndarray  # (B, P) float32
@@ -66,6 +68,7 @@ def empty_batch(cfg: InputConfig, size: int) -> Batch:
         note_ids=np.zeros((size, cfg.note_tokens), np.int32),
         asset_type=np.zeros(size, np.int32),
         present=np.zeros((size, len(MODEL_MODALITIES)), bool),
+        orders=np.zeros((size, len(KINEMATIC_LINES)), np.float32),
         **empty_rows(cfg, size)._asdict(),
     )
 
@@ -92,6 +95,8 @@ def fill_row(b: Batch, i: int, w: Window, cfg: InputConfig) -> None:
         raise ValueError(f"window {w.asset}: asset type {w.asset_type!r} not in {ASSET_TYPES}")
     b.asset_type[i] = ASSET_TYPES.index(w.asset_type)
     b.shaft_speed_hz[i] = max(_speed_hz(w), MIN_SPEED_HZ)
+    if w.kinematic_orders:
+        b.orders[i, : len(w.kinematic_orders)] = w.kinematic_orders[: b.orders.shape[1]]
     if w.vibration is not None:
         _fill_vibration(b, i, w, cfg)
     if w.thermal is not None and len(w.thermal.ts_ns) > 0:

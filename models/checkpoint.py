@@ -90,7 +90,9 @@ def load_model(model_dir: Path) -> tuple[FusionModel, ModelConfig, dict]:
             f"{weights}: sha256 {digest} does not match the manifest's "
             f"{manifest['weights_sha256']}; the file was changed or corrupted, refusing to load"
         )
-    cfg = ModelConfig.model_validate_json((model_dir / "config.json").read_text())
+    raw = json.loads((model_dir / "config.json").read_text())
+    raw.setdefault("arch", {}).setdefault("indicators", False)  # saved before indicators existed
+    cfg = ModelConfig.model_validate(raw)
     model = nnx.eval_shape(lambda: FusionModel(cfg, nnx.Rngs(0)))
     state = nnx.state(model)
     loaded = serialization.msgpack_restore(weights.read_bytes())

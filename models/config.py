@@ -52,6 +52,12 @@ class ArchConfig(Section):
     vibration_tokens: int = Field(default=8, ge=1, le=256)
     thermal_tokens: int = Field(default=4, ge=1, le=256)
     note_pool_tokens: int = Field(default=4, ge=1, le=64)
+    indicators: bool = Field(
+        default=True,
+        description="condition-indicator tokens beside each sensor encoder (defect-line "
+        "prominences at the asset's kinematic orders, residual and image-change summaries)",
+    )
+    indicator_tokens: int = Field(default=2, ge=1, le=16, description="tokens per indicator set")
     use_baseline: bool = Field(
         default=True, description="read the change against per-asset baselines when ready"
     )

@@ -23,7 +23,7 @@ from models.batch import make_batch
 from models.config import ModelConfig
 from models.model import Features, featurize
 from plant.labels import FAULT_INDEX, FaultEpisode, active_fault
-from plant.readings import MODEL_MODALITIES
+from plant.readings import MODEL_MODALITIES, MachineState
 
 log = logging.getLogger(__name__)
 CHUNK = 256
@@ -107,8 +107,16 @@ def build_dataset(
         row = [np.asarray(a)[:k] for a in f]
         if baselines is not None:
             names = [w.asset for w in chunk]
+            # a repair ends a fault: the asset's baseline starts again after it
+            maint = MachineState.MAINTENANCE
+            reset = np.array([w.context is not None and w.context.state is maint for w in chunk])
             ready = baselines.observe(
-                names, [w.ts_ns for w in chunk], row[0], *(a[:k] for a in b[4:8]), b.present[:k]
+                names,
+                [w.ts_ns for w in chunk],
+                row[0],
+                *(a[:k] for a in b[4:8]),
+                b.present[:k],
+                reset=reset,
             )
             base = baselines.rows(names)
             mask = ready[:, :, None]

@@ -22,46 +22,72 @@ def _pool_tokens(x: jax.Array, n_tokens: int) -> jax.Array:
     return x[:, : group * n].reshape(b, n, group, d).mean(2)
 
 
-class VibrationEncoder(nnx.Module):
-    """1-D convs over the order / envelope-order / band spectra of all axes."""
+class IndicatorTokens(nnx.Module):
+    """A few tokens from a modality's condition indicators (a small MLP): the physics a
+    condition monitor checks, in units that carry over between assets (models/features.py)."""
 
-    def __init__(self, inp: InputConfig, arch: ArchConfig, rngs: nnx.Rngs):
+    def __init__(self, n_in: int, d: int, n_tokens: int, rngs: nnx.Rngs):
+        self.hidden = nnx.Linear(n_in, 2 * d, rngs=rngs)
+        self.out = nnx.Linear(2 * d, n_tokens * d, rngs=rngs)
+        self.n_tokens, self.d = n_tokens, d
+
+    def __call__(self, ind: jax.Array) -> jax.Array:
+        """(B, n_in) standardised indicators (models/model.py) -> (B, n_tokens, d)."""
+        x = self.out(nnx.gelu(self.hidden(ind)))
+        return x.reshape(ind.shape[0], self.n_tokens, self.d)
+
+
+class VibrationEncoder(nnx.Module):
+    """1-D convs over the order / envelope-order / band spectra of all axes, beside tokens from
+    the defect-line indicators (line prominences at the asset's kinematic orders)."""
+
+    def __init__(self, inp: InputConfig, arch: ArchConfig, rngs: nnx.Rngs, n_ind: int = 0):
         c, d = inp.vibration_channels * 6, arch.width  # 3 spectra rows + their change
         self.conv1 = nnx.Conv(c, d, kernel_size=7, strides=2, rngs=rngs)
         self.conv2 = nnx.Conv(d, d, kernel_size=5, strides=2, rngs=rngs)
         self.n_tokens = arch.vibration_tokens
         self.pos = nnx.Param(0.02 * jax.random.normal(rngs.params(), (self.n_tokens, d)))
+        self.ind = IndicatorTokens(n_ind, d, arch.indicator_tokens, rngs) if n_ind else None
 
-    def __call__(self, feats: jax.Array) -> jax.Array:
+    def __call__(self, feats: jax.Array, ind: jax.Array | None = None) -> jax.Array:
         b, c, r, k = feats.shape  # (B, C, 6, K) standardised log amplitudes and their change
         x = feats.reshape(b, c * r, k).transpose(0, 2, 1)  # (B, K, C*3)
         x = nnx.gelu(self.conv1(x))  # (B, K/2, d)
         x = nnx.gelu(self.conv2(x))  # (B, K/4, d)
-        return _pool_tokens(x, self.n_tokens) + self.pos[...]  # (B, Tv, d)
+        tokens = _pool_tokens(x, self.n_tokens) + self.pos[...]  # (B, Tv, d)
+        if self.ind is None or ind is None:
+            return tokens
+        return jnp.concatenate([self.ind(ind), tokens], 1)  # (B, Ti + Tv, d)
 
 
 class ThermalEncoder(nnx.Module):
-    """A small 1-D conv over the residual from the normal-behaviour model, with its context."""
+    """A small 1-D conv over the residual from the normal-behaviour model, with its context,
+    beside tokens from the residual's summary indicators."""
 
-    def __init__(self, inp: InputConfig, arch: ArchConfig, rngs: nnx.Rngs):
+    def __init__(self, inp: InputConfig, arch: ArchConfig, rngs: nnx.Rngs, n_ind: int = 0):
         c, d = 3 * inp.thermal_probes + 4, arch.width
         self.conv1 = nnx.Conv(c, d, kernel_size=5, rngs=rngs)
         self.conv2 = nnx.Conv(d, d, kernel_size=5, strides=2, rngs=rngs)
         self.n_tokens = arch.thermal_tokens
         self.pos = nnx.Param(0.02 * jax.random.normal(rngs.params(), (self.n_tokens, d)))
+        self.ind = IndicatorTokens(n_ind, d, arch.indicator_tokens, rngs) if n_ind else None
 
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def __call__(self, x: jax.Array, ind: jax.Array | None = None) -> jax.Array:
         x = nnx.gelu(self.conv1(x))  # (B, T, d) from (B, T, 3P + 4)
         x = nnx.gelu(self.conv2(x))  # (B, T/2, d)
-        return _pool_tokens(x, self.n_tokens) + self.pos[...]  # (B, Tt, d)
+        tokens = _pool_tokens(x, self.n_tokens) + self.pos[...]  # (B, Tt, d)
+        if self.ind is None or ind is None:
+            return tokens
+        return jnp.concatenate([self.ind(ind), tokens], 1)
 
 
 class CameraEncoder(nnx.Module):
     """A small CNN over the image and its change against the asset's reference image; each cell
     of its last feature map is a patch token (saliency falls out)."""
 
-    def __init__(self, inp: InputConfig, arch: ArchConfig, rngs: nnx.Rngs):
+    def __init__(self, inp: InputConfig, arch: ArchConfig, rngs: nnx.Rngs, n_ind: int = 0):
         d = arch.width
+        self.ind = IndicatorTokens(n_ind, d, arch.indicator_tokens, rngs) if n_ind else None
         self.conv1 = nnx.Conv(6, 16, kernel_size=(3, 3), strides=2, rngs=rngs)
         self.conv2 = nnx.Conv(16, 32, kernel_size=(3, 3), strides=2, rngs=rngs)
         self.conv3 = nnx.Conv(32, d, kernel_size=(3, 3), strides=2, rngs=rngs)
@@ -69,14 +95,21 @@ class CameraEncoder(nnx.Module):
         self.grid = side
         self.pos = nnx.Param(0.02 * jax.random.normal(rngs.params(), (side * side, d)))
 
-    def __call__(self, image: jax.Array, change: jax.Array) -> jax.Array:
-        """image (B, S, S, 3) in [-0.5, 0.5], change vs the asset's reference (B, S, S, 3)."""
+    def __call__(
+        self, image: jax.Array, change: jax.Array, ind: jax.Array | None = None
+    ) -> jax.Array:
+        """image (B, S, S, 3) in [-0.5, 0.5], change vs the asset's reference (B, S, S, 3);
+        ``ind`` (B, n) indicators add tokens after the patch tokens (saliency reads the first
+        G*G tokens only)."""
         x = jnp.concatenate([image, change], -1)  # (B, S, S, 6)
         x = nnx.gelu(self.conv1(x))  # (B, S/2, S/2, 16)
         x = nnx.gelu(self.conv2(x))  # (B, S/4, S/4, 32)
         x = nnx.gelu(self.conv3(x))  # (B, S/8, S/8, d)
         b, h, w, d = x.shape
-        return x.reshape(b, h * w, d) + self.pos[...]  # (B, G*G, d) patch tokens
+        tokens = x.reshape(b, h * w, d) + self.pos[...]  # (B, G*G, d) patch tokens
+        if self.ind is None or ind is None:
+            return tokens
+        return jnp.concatenate([tokens, self.ind(ind)], 1)
 
 
 class NotesEncoder(nnx.Module):

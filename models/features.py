@@ -169,3 +169,145 @@ def fit_vibration_stats(feats: np.ndarray, present: np.ndarray) -> tuple[np.ndar
     mean = f.mean(axis=(0, 1))
     std = np.maximum(f.std(axis=(0, 1)), 0.05)
     return mean.astype(np.float32), std.astype(np.float32)
+
+
+LINE_HARMONICS = 3  # harmonics of each kinematic line a monitor checks
+LINE_HALF_WIDTH = 16  # order bins each side of a line gathered for its local background
+
+
+def line_prominence(spec: jax.Array, orders: jax.Array, cfg: InputConfig) -> jax.Array:
+    """How far each kinematic line stands above its local background, in log10 amplitude.
+
+    ``spec`` (B, C, K) log amplitudes on the order axis (a row of :func:`vibration_features`),
+    ``orders`` (B, J) the asset's line orders (0: the asset has no such line). Returns
+    (B, C, J, H): for harmonic h of line j, the highest bin within the marker tolerance of
+    h x order (two bins + 2 %, as the explanation labels bands) minus the median of the bins
+    around it (+- LINE_HALF_WIDTH bins, the peak zone left out); 0 where the line is absent or
+    beyond the axis. A condition monitor's defect-line check, independent of the asset's overall
+    level, of sensor gain and of which bin the line falls in, so it carries over to assets
+    never seen in training.
+    """
+    k = spec.shape[-1]
+    step = cfg.max_order / k
+    h = jnp.arange(1, LINE_HARMONICS + 1, dtype=jnp.float32)
+    centre = orders[:, :, None] * h  # (B, J, H) orders
+    c_bin = centre / step
+    base = jnp.round(c_bin).astype(jnp.int32)
+    off = jnp.arange(-LINE_HALF_WIDTH, LINE_HALF_WIDTH + 1)
+    pos = base[..., None] + off  # (B, J, H, L) bin numbers
+    inside = (pos >= 1) & (pos < k)  # bin 0 is DC
+    dist = jnp.abs(pos - c_bin[..., None]) * step
+    tol = 2.0 * step + 0.02 * centre
+    peak_zone = dist <= tol[..., None]
+    idx = jnp.clip(pos, 0, k - 1)
+    vals = jax.vmap(lambda s, i: s[:, i])(spec, idx)  # (B, C, J, H, L)
+    peak = jnp.max(jnp.where((peak_zone & inside)[:, None], vals, -jnp.inf), -1)
+    bg = jnp.nanmedian(jnp.where((~peak_zone & inside)[:, None], vals, jnp.nan), -1)
+    valid = (orders[:, :, None] > 0) & (centre + tol < cfg.max_order - step)  # (B, J, H)
+    prom = jnp.where(valid[:, None], peak - bg, 0.0)
+    return jnp.where(jnp.isfinite(prom), prom, 0.0)
+
+
+def vibration_indicators(vib: jax.Array, orders: jax.Array, cfg: InputConfig) -> jax.Array:
+    """(B, 2, J, H) line prominences of the order and envelope-order spectra (raw log spectra
+    (B, C, 3, K)), the strongest axis of each; the envelope row finds bearing and gear impacts,
+    the order row imbalance (1x), misalignment (2x) and looseness (0.5x and harmonics)."""
+    rows = [line_prominence(vib[:, :, r], orders, cfg).max(1) for r in (0, 1)]
+    return jnp.stack(rows, 1)
+
+
+INDICATOR_SCALE = 3.0  # log10 prominences of ~0.3 (a line at twice its background) -> ~1
+
+
+def n_vibration_indicators() -> int:
+    from plant.physics.bearing import KINEMATIC_LINES
+
+    return 2 * 2 * len(KINEMATIC_LINES) * LINE_HARMONICS + 2 * 3 + 1
+
+
+def vibration_indicator_vector(f, vib_std: jax.Array, change: jax.Array, cfg: InputConfig):
+    """(B, n_vibration_indicators()) for the vibration encoder: line prominences of the window
+    (order and envelope rows), their change against the asset's baseline (0 until it is frozen),
+    the standardised level of each spectrum row and its change, and the baseline flag.
+
+    ``f``: Features (raw log spectra ``f.vib``, baseline ``f.base_vib``, ``f.orders``);
+    ``vib_std`` (B, C, 3, K) the standardised spectra and ``change`` their change (model.py)."""
+    ready = f.base_ready[:, 0]
+    vib = jnp.asarray(f.vib, jnp.float32)
+    own = vibration_indicators(vib, f.orders, cfg)  # (B, 2, J, H)
+    base = vibration_indicators(jnp.asarray(f.base_vib, jnp.float32), f.orders, cfg)
+    delta = jnp.where(ready[:, None, None, None], own - base, 0.0)
+    b = vib.shape[0]
+    level = vib_std.mean(-1).max(1)  # (B, 3): the loudest axis' mean standardised level
+    level_change = change.mean(-1).max(1)  # (B, 3)
+    return jnp.concatenate(
+        [
+            INDICATOR_SCALE * own.reshape(b, -1),
+            INDICATOR_SCALE * delta.reshape(b, -1),
+            level,
+            level_change,
+            ready[:, None].astype(jnp.float32),
+        ],
+        -1,
+    )
+
+
+N_THERMAL_INDICATORS = 9
+
+
+def thermal_indicator_vector(resid, own, probe_mask, ready) -> jax.Array:
+    """(B, 9): the residual from the fleet's normal-behaviour model (latest, window max, rise
+    over the window) and from the asset's own baseline (latest, max, mean, rise), hottest probe,
+    and the baseline flag; in residual standard deviations."""
+    neg = jnp.where(probe_mask[:, None, :], 0.0, -1e3)
+
+    def hottest(x):  # (B, T, P) -> (B,) max over existing probes
+        return jnp.max(x + neg, (1, 2))
+
+    def rise(x):  # last quarter minus first quarter, the largest over probes
+        q = max(1, x.shape[1] // 4)
+        d = x[:, -q:].mean(1) - x[:, :q].mean(1)
+        return jnp.max(jnp.where(probe_mask, d, -1e3), -1)
+
+    def latest(x):
+        return jnp.max(jnp.where(probe_mask, x[:, -1], -1e3), -1)
+
+    mean_own = jnp.max(jnp.where(probe_mask, own.mean(1), -1e3), -1)
+    vals = [latest(resid), hottest(resid), rise(resid), latest(own), hottest(own), mean_own]
+    vals += [rise(own)]
+    x = jnp.stack(vals, -1)
+    x = jnp.where(probe_mask.any(-1, keepdims=True), x, 0.0)
+    x = jnp.sign(x) * jnp.log1p(jnp.abs(x))  # residuals of 50 sigma stay in range
+    r = ready.astype(jnp.float32)[:, None]
+    return jnp.concatenate([x, r, jnp.zeros_like(r)], -1)
+
+
+N_CAMERA_INDICATORS = 6
+CAMERA_CELLS = 8  # the image's change is summarised over an 8 x 8 grid of cells
+
+
+def camera_indicator_vector(img: jax.Array, change: jax.Array, ready: jax.Array) -> jax.Array:
+    """(B, 6): the image's change against the asset's reference image summarised over a grid of
+    cells (largest, 90th percentile and mean cell change, and the largest cell's darkening),
+    the image's overall contrast, and the baseline flag. ``img`` in [0, 1] (B, S, S, 3)."""
+    b, s = img.shape[0], img.shape[1]
+    g = CAMERA_CELLS
+    cell = -(-s // g)
+    pad = g * cell - s
+    mag = jnp.pad(jnp.abs(change).mean(-1), ((0, 0), (0, pad), (0, pad)))
+    cells = mag.reshape(b, g, cell, g, cell).mean((2, 4)).reshape(b, -1)  # (B, G*G)
+    dark = jnp.pad(-change.mean(-1), ((0, 0), (0, pad), (0, pad)))
+    dark = dark.reshape(b, g, cell, g, cell).mean((2, 4)).reshape(b, -1)
+    contrast = img.std((1, 2, 3))
+    x = jnp.stack(
+        [
+            cells.max(-1),
+            jnp.percentile(cells, 90, axis=-1),
+            cells.mean(-1),
+            dark.max(-1),
+            contrast,
+            ready.astype(jnp.float32),
+        ],
+        -1,
+    )
+    return x * jnp.asarray([10.0, 10.0, 10.0, 10.0, 4.0, 1.0])

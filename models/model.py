@@ -19,11 +19,17 @@ from models.batch import ASSET_TYPES, Batch
 from models.config import ModelConfig
 from models.encoders import CameraEncoder, NotesEncoder, ThermalEncoder, VibrationEncoder
 from models.features import (
+    N_CAMERA_INDICATORS,
+    N_THERMAL_INDICATORS,
     NormStats,
     asset_thermal_offset,
+    camera_indicator_vector,
     identity_stats,
+    n_vibration_indicators,
+    thermal_indicator_vector,
     thermal_residual,
     vibration_features,
+    vibration_indicator_vector,
 )
 from models.fusion import HybridFusion
 from plant.labels import FAULT_CLASSES
@@ -43,6 +49,7 @@ class Features(NamedTuple):
     note_ids: jax.Array  # (B, L) int32
     asset_type: jax.Array  # (B,) int32
     present: jax.Array  # (B, 4) bool
+    orders: jax.Array  # (B, J) shaft orders of the asset's kinematic lines (0: none)
     base_vib: jax.Array  # (B, C, 3, K) per-asset baseline (models/baseline.py)
     base_th_temp: jax.Array  # (B, P)
     base_th_x: jax.Array  # (B, F)
@@ -61,6 +68,7 @@ def featurize(batch: Batch, cfg: ModelConfig) -> Features:
         note_ids=jnp.asarray(batch.note_ids),
         asset_type=jnp.asarray(batch.asset_type),
         present=jnp.asarray(batch.present),
+        orders=jnp.asarray(batch.orders),
         base_vib=jnp.asarray(batch.base_vib),
         base_th_temp=jnp.asarray(batch.base_th_temp),
         base_th_x=jnp.asarray(batch.base_th_x),
@@ -79,9 +87,17 @@ class FusionModel(nnx.Module):
         stats = stats or identity_stats(inp, len(ASSET_TYPES))
         self.vib_mean, self.vib_std = Stat(jnp.asarray(stats.vib_mean)), Stat(stats.vib_std)
         self.th_coef, self.th_sigma = Stat(jnp.asarray(stats.th_coef)), Stat(stats.th_sigma)
-        self.vibration = VibrationEncoder(inp, arch, rngs)
-        self.thermal = ThermalEncoder(inp, arch, rngs)
-        self.camera = CameraEncoder(inp, arch, rngs)
+        on = arch.indicators
+        counts = (n_vibration_indicators(), N_THERMAL_INDICATORS, N_CAMERA_INDICATORS)
+        n_in = [n + 1 if on else 0 for n in counts]  # + the normal-behaviour deviation
+        self.vibration = VibrationEncoder(inp, arch, rngs, n_in[0])
+        self.thermal = ThermalEncoder(inp, arch, rngs, n_in[1])
+        self.camera = CameraEncoder(inp, arch, rngs, n_in[2])
+        if on:  # robust normal statistics of each indicator per asset type (fit_indicator_stats)
+            shape = (3, len(ASSET_TYPES), max(counts))
+            self.ind_mu = Stat(jnp.zeros(shape, jnp.float32))
+            self.ind_sd = Stat(jnp.ones(shape, jnp.float32))
+        self.inputs = inp
         self.notes = NotesEncoder(inp, arch, rngs)
         self.use_baseline = arch.use_baseline
         self.fusion = HybridFusion(arch, len(ASSET_TYPES), len(FAULT_CLASSES), rngs)
@@ -102,8 +118,35 @@ class FusionModel(nnx.Module):
         """Tokens (B, T_m, d) of modality ``m`` (MODEL_MODALITIES order) and its evidence.
 
         Each encoder reads the absolute features and, where the asset's baseline is frozen
-        (``base_ready``), their change against the asset's own baseline (zeros otherwise).
+        (``base_ready``), their change against the asset's own baseline (zeros otherwise), and
+        beside them the modality's condition indicators standardised against normal windows.
         """
+        if m == 3:
+            tokens, weight = self.notes(f.note_ids)
+            return tokens, {"note_token_weight": weight}
+        args, ind, ev = self._inputs(m, f)
+        z = None if ind is None else self.standardise_indicators(m, ind, f.asset_type)
+        enc = (self.vibration, self.thermal, self.camera)[m]
+        return enc(*args, z), ev
+
+    def raw_indicators(self, m: int, f: Features) -> jax.Array | None:
+        """Modality ``m``'s condition indicators before standardisation (B, n) (None: off)."""
+        return self._inputs(m, f)[1]
+
+    def standardise_indicators(self, m: int, ind: jax.Array, asset_type: jax.Array) -> jax.Array:
+        """(B, n) -> (B, n + 1): deviation from the normal windows of the asset's type in robust
+        standard units (median, 84th percentile; ``fit_indicator_stats``), log-compressed, and
+        a normal-behaviour deviation (the mean of the three largest positive deviations)."""
+        n = ind.shape[-1]
+        mu = self.ind_mu[...][m][asset_type][:, :n]
+        sd = self.ind_sd[...][m][asset_type][:, :n]
+        z = jnp.clip((ind - mu) / sd, -50.0, 200.0)
+        dev = jax.lax.top_k(jnp.maximum(z, 0.0), 3)[0].mean(-1, keepdims=True)
+        x = jnp.concatenate([z, dev], -1)
+        return jnp.sign(x) * jnp.log1p(jnp.abs(x))
+
+    def _inputs(self, m: int, f: Features) -> tuple[tuple, jax.Array | None, dict]:
+        """The encoder's array inputs, the raw indicators (or None) and evidence of ``m``."""
         if not self.use_baseline:
             f = f._replace(base_ready=jnp.zeros_like(f.base_ready))
         if m == 0:
@@ -112,7 +155,10 @@ class FusionModel(nnx.Module):
             ready = f.base_ready[:, 0, None, None, None]
             change = jnp.where(ready, (f.vib - f.base_vib) / std, 0.0)
             x = jnp.concatenate([vib, change], 2)  # (B, C, 6, K)
-            return self.vibration(x), {"vibration_spectra": vib, "vibration_change": change}
+            ind = None
+            if self.vibration.ind is not None:
+                ind = vibration_indicator_vector(f, vib, change, self.inputs)
+            return (x,), ind, {"vibration_spectra": vib, "vibration_change": change}
         if m == 1:
             stats = self.stats
             resid = thermal_residual(f, stats)  # (B, T, P)
@@ -122,14 +168,17 @@ class FusionModel(nnx.Module):
             rel = jnp.where(f.probe_mask[:, None], (f.thermal_c - f.thermal_ctx[..., 1:2]) / 20, 0)
             scale = jnp.asarray([1.0, 1 / 40.0, 1 / 50.0, 1.0])
             x = jnp.concatenate([resid, own, rel, f.thermal_ctx * scale], -1)  # (B, T, 3P + 4)
-            return self.thermal(x), {"thermal_residual": resid, "thermal_residual_asset": own}
-        if m == 2:
-            img = f.image.astype(jnp.float32)
-            ready = f.base_ready[:, 2, None, None, None]
-            change = jnp.where(ready, (img - f.base_image.astype(jnp.float32)) / 255.0, 0.0)
-            return self.camera(img / 255.0 - 0.5, change), {}
-        tokens, weight = self.notes(f.note_ids)
-        return tokens, {"note_token_weight": weight}
+            ind = None
+            if self.thermal.ind is not None:
+                ind = thermal_indicator_vector(resid, own, f.probe_mask, f.base_ready[:, 1])
+            return (x,), ind, {"thermal_residual": resid, "thermal_residual_asset": own}
+        img = f.image.astype(jnp.float32)
+        ready = f.base_ready[:, 2, None, None, None]
+        change = jnp.where(ready, (img - f.base_image.astype(jnp.float32)) / 255.0, 0.0)
+        ind = None
+        if self.camera.ind is not None:
+            ind = camera_indicator_vector(img / 255.0, change, f.base_ready[:, 2])
+        return (img / 255.0 - 0.5, change), ind, {}
 
     def encode(self, f: Features) -> tuple[tuple[jax.Array, ...], dict]:
         out, evidence = [], {}

@@ -56,6 +56,7 @@ def _features_for(batch: Batch, m: int, cfg: ModelConfig) -> Features:
         batch.note_ids,
         batch.asset_type,
         batch.present,
+        batch.orders,
         batch.base_vib,
         batch.base_th_temp,
         batch.base_th_x,

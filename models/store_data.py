@@ -44,10 +44,14 @@ def _windows(
             yield w
 
 
+FEATURES_VERSION = 3  # bump when Features or the dataset's baselines change
+
+
 def cache_key(data: Path, plant: PlantConfig, cfg: ModelConfig) -> str:
     """Store path, what shapes the windows (assets and window settings) and input settings;
     other plant sections (broker, store upkeep, ...) do not change the windows."""
     h = hashlib.sha256()
+    h.update(f"features-v{FEATURES_VERSION}".encode())
     h.update(str(Path(data).resolve()).encode())
     h.update(plant.windows.model_dump_json().encode())
     for a in plant.resolved_assets:

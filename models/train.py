@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from functools import partial
 from pathlib import Path
 
 import jax
@@ -44,6 +45,57 @@ def fit_stats(ds: Dataset) -> NormStats:
     vib_mean, vib_std = fit_vibration_stats(f.vib.astype(np.float32), f.present[:, 0])
     coef, sigma = fit_thermal_model(f, len(ASSET_TYPES))
     return NormStats(vib_mean, vib_std, coef, sigma)
+
+
+MIN_TYPE_WINDOWS = 20  # normal windows of a type below which its indicators use the fleet's
+IND_FLOOR = 0.1  # smallest robust scale of an indicator (its own units)
+
+
+@partial(jax.jit, static_argnames=("graphdef", "m"))
+def _raw_indicators(graphdef, state, f: Features, m: int):
+    return nnx.merge(graphdef, state).raw_indicators(m, f)
+
+
+def fit_indicator_stats(model: FusionModel, ds: Dataset, chunk: int = 256) -> None:
+    """Set the model's per-type indicator statistics (median and the 84th percentile's
+    distance from it, floored) from the normal windows of ``ds`` that have the modality; a type
+    with fewer than MIN_TYPE_WINDOWS such windows uses the statistics of all types."""
+    if getattr(model, "ind_mu", None) is None:
+        return
+    normal = ds.take(np.flatnonzero(~ds.labels.fault))
+    if len(normal) == 0:
+        return
+    gd, st = nnx.split(model)
+    mu, sd = np.array(model.ind_mu[...]), np.array(model.ind_sd[...])
+    for m in range(3):
+        rows = np.flatnonzero(normal.features.present[:, m])
+        if len(rows) == 0:
+            continue
+        parts = []
+        for i in range(0, len(rows), chunk):
+            idx = rows[i : i + chunk]
+            pad = np.resize(idx, chunk)  # one compiled shape
+            f = Features(*(jnp.asarray(np.asarray(a)[pad]) for a in normal.features))
+            f = f._replace(vib=f.vib.astype(jnp.float32), base_vib=f.base_vib.astype(jnp.float32))
+            parts.append(np.asarray(_raw_indicators(gd, st, f, m))[: len(idx)])
+        ind = np.concatenate(parts)
+        types = np.asarray(normal.features.asset_type)[rows]
+        n = ind.shape[1]
+
+        def robust(x):
+            med = np.median(x, 0)
+            scale = np.maximum(np.percentile(x, 84, 0) - med, med - np.percentile(x, 16, 0))
+            return med, np.maximum(scale, IND_FLOOR)
+
+        all_mu, all_sd = robust(ind)
+        for t in range(mu.shape[1]):
+            sel = types == t
+            mu[m, t, :n], sd[m, t, :n] = robust(ind[sel]) if sel.sum() >= MIN_TYPE_WINDOWS else (
+                all_mu,
+                all_sd,
+            )
+    model.ind_mu[...] = jnp.asarray(mu)
+    model.ind_sd[...] = jnp.asarray(sd)
 
 
 def make_optimizer(cfg: ModelConfig, steps: int) -> optax.GradientTransformation:
@@ -210,6 +262,7 @@ def train_and_evaluate(cfg: ModelConfig, workdir: Path, ds: Dataset) -> tuple[Fu
     key = jax.random.key(t.seed)
     key, init_key = jax.random.split(key)
     model = init_model(cfg, init_key, fit_stats(train))
+    fit_indicator_stats(model, train)
     steps_per_epoch = t.steps_per_epoch or max(1, len(train) // t.batch_size)
     opt = nnx.Optimizer(model, make_optimizer(cfg, steps_per_epoch * t.epochs), wrt=nnx.Param)
     graphdef, state = nnx.split((model, opt))

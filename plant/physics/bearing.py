@@ -106,3 +106,16 @@ def gear_frequencies(gear: GearStage, input_shaft_hz: float) -> GearFrequencies:
         output_shaft_hz=input_shaft_hz * gear.input_teeth / gear.output_teeth,
         mesh_hz=input_shaft_hz * gear.input_teeth,
     )
+
+
+# The shaft-order lines a condition monitor watches on every asset (DESIGN.md §4): shaft 1x and
+# its sub-harmonic (looseness), the four bearing-defect rates, and the gear output shaft (a cracked
+# tooth on the output gear strikes once per output revolution; 0 where there is no gear).
+KINEMATIC_LINES: tuple[str, ...] = ("1x", "0.5x", "BPFO", "BPFI", "BSF", "2xBSF", "FTF", "gear_out")
+
+
+def kinematic_orders(bearing: BearingGeometry, gear: GearStage | None = None) -> tuple[float, ...]:
+    """The orders (multiples of shaft speed) of :data:`KINEMATIC_LINES` for one asset."""
+    d = defect_frequencies(bearing, 1.0)
+    out = gear.input_teeth / gear.output_teeth if gear is not None else 0.0
+    return (1.0, 0.5, d.bpfo_hz, d.bpfi_hz, d.bsf_hz, d.ball_defect_hz, d.ftf_hz, out)
