@@ -10,7 +10,11 @@ every refresh, evidence for all modalities computed on the server).
 Data: the 200-asset benchmark plant x 5; health per asset from the simulator's fault schedule
 (fault severity -> health, as a stand-in for the scorer), through the real AlarmEngine and its
 HTTP API in a thread; ingest figures from the real IngestMetrics; readings of the inspected asset
-from the real simulator written by the real StoreWriter.
+from the real simulator written by the real StoreWriter. ``--with-model``: a model registry too
+(a model directory of the default ModelConfig, zero weights and identity normaliser
+statistics: the page's work does not depend on their values), so the asset page also computes
+the expected temperatures and the asset's thermal offset (its baseline over 8 h of readings);
+the first callback (model loaded, baseline built) is reported on its own.
 
     nice -n 10 .venv/bin/python benchmarks/dashboard_overview.py --runs 7
 """
@@ -72,7 +76,7 @@ def serve(app, name: str) -> tuple[str, object]:
     return f"http://127.0.0.1:{server.server_port}", server
 
 
-def prepare(tmp: Path, factor: int):
+def prepare(tmp: Path, factor: int, history_h: float = 1.0):
     config = load_config("configs/benchmark.toml").multiplied(factor)
     config = config.model_copy(
         update={
@@ -110,12 +114,40 @@ def prepare(tmp: Path, factor: int):
         metrics.on_stored([(asset.id, x.id, 0, 1, now, now) for x in asset.sensors], 0, 0, 0)
     store = tmp / "store"
     first = config.resolved_assets[0]
-    sim = AssetSimulator(first, config, 1, now - HOUR)
+    start = now - int(history_h * HOUR)
+    sim = AssetSimulator(first, config, 1, start)
     with StoreWriter(store) as w:
-        w.write(r for _, r in sim.chunk(now - HOUR, now))
+        t = start
+        while t < now:  # the simulator steps within whole simulation hours
+            nxt = min(now, t + HOUR)
+            w.write(r for _, r in sim.chunk(t, nxt))
+            t = nxt
     (store / "_ingest").mkdir(parents=True, exist_ok=True)
     write_snapshot(metrics.snapshot(), store / "_ingest" / "metrics-bench.json")
     return config, engine, store, first.id
+
+
+def model_registry(tmp: Path) -> Path:
+    """A registry with one active model directory of the default ModelConfig, zero weights."""
+    import jax
+    from flax import nnx
+
+    from models import registry as reg
+    from models.batch import ASSET_TYPES
+    from models.checkpoint import save_model
+    from models.config import ModelConfig
+    from models.features import identity_stats
+    from models.model import FusionModel
+
+    cfg = ModelConfig()
+    graphdef, state = nnx.split(nnx.eval_shape(lambda: FusionModel(cfg, nnx.Rngs(0))))
+    model = nnx.merge(graphdef, jax.tree.map(lambda x: np.zeros(x.shape, x.dtype), state))
+    model.set_stats(identity_stats(cfg.inputs, len(ASSET_TYPES)))  # residual std 1, not 0
+    registry = tmp / "registry"
+    version = reg.new_version_dir(registry)
+    save_model(model, cfg, version)
+    reg.promote(registry, version.name)
+    return registry
 
 
 def time_overview(browser, base: str, n_assets: int, path: str = "/") -> tuple:
@@ -181,18 +213,22 @@ def main() -> None:
     ap.add_argument(
         "--ab", action="store_true", help="also time / without the first paint, interleaved"
     )
+    ap.add_argument(
+        "--with-model", action="store_true", help="an active model: expected temperatures too"
+    )
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         t0 = time.perf_counter()
-        config, engine, store, asset = prepare(tmp, args.factor)
+        config, engine, store, asset = prepare(tmp, args.factor, 8.0 if args.with_model else 1.0)
+        registry = model_registry(tmp) if args.with_model else None
         users = UserStore(config.alarms.users_path)
         users.create_user(*USER, Role.OPERATOR)
         api_url, api = serve(create_api(engine, users), "api")
         app = build_app(
-            config, api_url=api_url, store=str(store), registry=None, secret_file=tmp / "secret"
+            config, api_url=api_url, store=str(store), registry=registry, secret_file=tmp / "secret"
         )
         base, ui = serve(app.server, "dashboard")
         n = len(config.resolved_assets)
@@ -220,6 +256,9 @@ def main() -> None:
         **({"dash_only_nav_to_grid": summary(dash_only)} if dash_only else {}),
         "overview_page_callback": summary(page_callback),
         "asset_page_callback": summary(callback),
+        "asset_page_first_callback_ms": round(callback[0], 1),
+        "asset_page_callback_after_first": summary(callback[1:]),
+        "with_model": args.with_model,
     }
     print(json.dumps(result, indent=2))
 

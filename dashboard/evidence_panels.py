@@ -174,7 +174,10 @@ def _offset_text(basis: str, offset: ThermalOffset | None) -> str:
         sig = ", ".join(f"{x:+.2f}" for x in offset.offset_sigma)
         text += f" (baseline {period}, {offset.windows} windows; offset in residual std: {sig})"
     elif offset is not None and offset.windows:
-        text += f" ({offset.windows} baseline windows since {fmt_ts(offset.start_ns)})"
+        text += (
+            f" ({offset.windows} windows since {fmt_ts(offset.start_ns)} looked at; a stopped"
+            " machine's do not count)"
+        )
     return text + "."
 
 

@@ -55,7 +55,10 @@ def build_app(
         refresh_s=refresh_s,
     )
     key = secret if secret else load_or_create_secret(secret_file)
-    return create_app(ctx, key, secure_cookies=secure_cookies)
+    app = create_app(ctx, key, secure_cookies=secure_cookies)
+    if reg is not None:  # the active model, loaded before the first evidence page asks
+        threading.Thread(target=ctx.insight.warm, name="model-warm", daemon=True).start()
+    return app
 
 
 def serve_until_stopped(

@@ -61,6 +61,15 @@ class ModelInsight:
         # (model dir, asset) -> (monotonic time computed, offset): frozen ones are kept
         self._offsets: dict[tuple[Path, str], tuple[float, ThermalOffset | None]] = {}
 
+    def warm(self) -> None:
+        """Load the active model now (JAX and Flax imported, weights read), so the first
+        evidence page does not pay for it; meant for a background thread at start."""
+        try:
+            self._thermal_stats()
+            import models.features  # noqa: F401  (the asset offset's JAX path)
+        except Exception:  # logged; the pages load it again when asked
+            log.exception("warming the model insight failed")
+
     def _thermal_stats(self) -> tuple[np.ndarray, np.ndarray] | None:
         """(A, P, F) coefficients and (A, P) residual std of the active model, or None."""
         if self.registry_dir is None:
@@ -141,8 +150,11 @@ class ModelInsight:
         return float(RESIDUAL_SIGMAS * sigma[probe]) if probe < sigma.shape[0] else None
 
 
-def _first_thermal_ns(reader: Any, asset: str) -> int | None:
-    """The time of the asset's first temperature in the store."""
+SCAN_PERIODS = 8  # baseline periods scanned at most for a frozen baseline (a stopped machine)
+
+
+def _thermal_span(reader: Any, asset: str) -> tuple[int, int] | None:
+    """The time of the asset's first temperature in the store, and of the store's last."""
     from plant.readings import Modality
 
     span = reader.time_range(Modality.THERMAL)
@@ -151,7 +163,7 @@ def _first_thermal_ns(reader: Any, asset: str) -> int | None:
     for hi in (span[0] + 24 * 3600 * NS, None):  # the store's first day, else all of it
         ts = reader.read(Modality.THERMAL, asset, span[0], hi, tidy_rows=False).column("ts_ns")
         if len(ts):
-            return int(np.min(ts.to_numpy()))
+            return int(np.min(ts.to_numpy())), span[1]
     return None
 
 
@@ -163,39 +175,48 @@ def _thermal_offset(
     from models.batch import ASSET_TYPES, make_batch
     from models.features import NormStats, asset_thermal_offset
 
-    first = _first_thermal_ns(reader, asset.id)
-    if first is None or asset.type not in ASSET_TYPES:
+    span = _thermal_span(reader, asset.id)
+    if span is None or asset.type not in ASSET_TYPES:
         return None
     inp = cfg.inputs
     spacing = int(inp.baseline_spacing_s * NS)
-    start = first + int(plant.windows.thermal_history_s * NS)
-    n = int(inp.baseline_hours * 3600 * NS // spacing) + 2  # one past the period freezes it
-    times = start + spacing * np.arange(n, dtype=np.int64)
-    windows = [w for w in iter_windows(plant, reader, [asset.id], times) if w is not None]
-    windows = [w for w in windows if w.thermal is not None and len(w.thermal.ts_ns)]
-    p = inp.thermal_probes
-    if not windows:
-        return ThermalOffset(False, np.zeros(p), np.zeros(p), 0, 0, 0)
-    b = make_batch(windows, inp)
-    present = np.zeros_like(b.present)
-    present[:, 1] = b.present[:, 1]  # thermal only: the other baselines need spectra
+    period = int(inp.baseline_hours * 3600 * NS)
+    start = span[0] + int(plant.windows.thermal_history_s * NS)
+    end = min(span[1], start + SCAN_PERIODS * period)
     base = AssetBaselines(inp)
-    vib = np.zeros((len(windows), inp.vibration_channels, 3, inp.order_bins), np.float32)
-    ts = [w.ts_ns for w in windows]
-    base.observe([asset.id] * len(windows), ts, vib, b.thermal_c, b.probe_mask, b.thermal_ctx,
-                 b.image, present)  # fmt: skip
+    p = inp.thermal_probes
+    seen: list[int] = []
+    # windows one per spacing from the first temperatures on, a period at a time, until the
+    # baseline freezes (stopped-machine windows do not count: it can take longer than a period)
+    for lo in range(start, end + 1, period):
+        times = np.arange(lo, min(lo + period, end + 1), spacing, dtype=np.int64)
+        windows = [w for w in iter_windows(plant, reader, [asset.id], times) if w is not None]
+        windows = [w for w in windows if w.thermal is not None and len(w.thermal.ts_ns)]
+        if not windows:
+            continue
+        b = make_batch(windows, inp)
+        present = np.zeros_like(b.present)
+        present[:, 1] = b.present[:, 1]  # thermal only: the other baselines need spectra
+        vib = np.zeros((len(windows), inp.vibration_channels, 3, inp.order_bins), np.float32)
+        ts = [w.ts_ns for w in windows]
+        seen += ts
+        ready = base.observe([asset.id] * len(windows), ts, vib, b.thermal_c, b.probe_mask,
+                             b.thermal_ctx, b.image, present)  # fmt: skip
+        if ready[-1, 1]:
+            break
     rows = base.rows([asset.id])
-    ready = bool(rows.base_ready[0, 1])
-    if not ready:
-        return ThermalOffset(False, np.zeros(p), np.zeros(p), ts[0], ts[-1], len(windows))
+    if not rows.base_ready[0, 1]:
+        first = seen[0] if seen else 0
+        return ThermalOffset(False, np.zeros(p), np.zeros(p), first, seen[-1] if seen else 0,
+                             len(seen))  # fmt: skip
     k = ASSET_TYPES.index(asset.type)
     feats = _OffsetInput(  # the Features fields the offset reads
         np.array([k], np.int32), rows.base_th_x, rows.base_th_temp
     )
     stats = NormStats(None, None, coef, sigma)  # type: ignore[arg-type]
     off = np.asarray(asset_thermal_offset(feats, stats), np.float64)[0]  # (P,)
-    used = [w.ts_ns for w in windows if w.ts_ns - ts[0] < inp.baseline_hours * 3600 * NS]
-    return ThermalOffset(True, off, off * sigma[k], ts[0], used[-1], len(used))
+    acc = base._acc[asset.id][1]  # the thermal accumulator: its period and window count
+    return ThermalOffset(True, off, off * sigma[k], acc.first_ns, acc.last_ns, acc.n)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
