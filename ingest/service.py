@@ -301,12 +301,13 @@ class _Syncer:
                     group.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            done = group[-1] is None
+            taken = len(group)
+            done = None in group
             group = [p for p in group if p is not None]
             try:
                 self._finish(group)
             finally:
-                for _ in range(len(group) + done):
+                for _ in range(taken):
                     self._queue.task_done()
             if done:
                 return
