@@ -3,12 +3,13 @@
 Condition monitoring judges an asset against its own healthy behaviour, not only against the
 fleet: two pumps of one type differ in mounting, load and camera view. ``AssetBaselines`` keeps,
 per asset, the mean of what the model reads during the asset's first ``baseline_hours`` (at most
-one window per ``baseline_spacing_s``; at least ``baseline_min_windows``), then freezes it:
+one window per ``baseline_spacing_s``; at least ``baseline_min_windows``; never a stopped
+machine's), then freezes it:
 
 - vibration: the raw log-amplitude order / envelope / band spectra (C, 3, K) (``featurize``);
 - thermal: mean temperature per probe (P,) and the mean regressors of the normal-behaviour model
   (F,); the model is linear, so the asset's mean residual is computed in-graph from these two;
-- camera: the mean image (the asset's reference view).
+- camera: the first image (the asset's reference view; the model aligns each image to it).
 
 Until an asset's baseline is frozen, ``ready`` is False for it and the model reads no
 baseline-relative channel (it still scores from the absolute features). ``reset(asset)`` starts a
@@ -149,8 +150,11 @@ class AssetBaselines:
             x = thermal_design_np(np.asarray(thermal_ctx[i], np.float64)).mean(0)
             parts = [temp, x]
             a.counts = mask.astype(np.int64) + (0 if a.counts is None else a.counts)
-        else:
-            parts = [np.asarray(image[i], np.float64)]
+        else:  # camera: the first image is the reference; a mean of images taken from a
+            # slightly different framing each time is a blur (sums stay n x the first image)
+            first = np.asarray(image[i], np.float64) if not a.sums else a.sums[0] / a.n
+            a.sums = [first if not a.sums else a.sums[0] + first]
+            return
         a.sums = parts if not a.sums else [s + p for s, p in zip(a.sums, parts, strict=True)]
 
     # --- reading -------------------------------------------------------------------------

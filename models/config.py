@@ -58,6 +58,11 @@ class ArchConfig(Section):
         "prominences at the asset's kinematic orders, residual and image-change summaries)",
     )
     indicator_tokens: int = Field(default=2, ge=1, le=16, description="tokens per indicator set")
+    vibration_spectra: bool = Field(
+        default=True,
+        description="the vibration encoder also convolves the whole spectra (false: indicator "
+        "tokens only, fewer weights to learn an asset's fingerprint from)",
+    )
     use_baseline: bool = Field(
         default=True, description="read the change against per-asset baselines when ready"
     )

@@ -48,8 +48,11 @@ class VibrationEncoder(nnx.Module):
         self.n_tokens = arch.vibration_tokens
         self.pos = nnx.Param(0.02 * jax.random.normal(rngs.params(), (self.n_tokens, d)))
         self.ind = IndicatorTokens(n_ind, d, arch.indicator_tokens, rngs) if n_ind else None
+        self.spectra = arch.vibration_spectra or self.ind is None
 
     def __call__(self, feats: jax.Array, ind: jax.Array | None = None) -> jax.Array:
+        if not self.spectra and self.ind is not None and ind is not None:
+            return self.ind(ind)
         b, c, r, k = feats.shape  # (B, C, 6, K) standardised log amplitudes and their change
         x = feats.reshape(b, c * r, k).transpose(0, 2, 1)  # (B, K, C*3)
         x = nnx.gelu(self.conv1(x))  # (B, K/2, d)

@@ -311,3 +311,23 @@ def camera_indicator_vector(img: jax.Array, change: jax.Array, ready: jax.Array)
         -1,
     )
     return x * jnp.asarray([10.0, 10.0, 10.0, 10.0, 4.0, 1.0])
+
+
+def align_to_reference(img: jax.Array, ref: jax.Array) -> jax.Array:
+    """``img`` (B, S, S, 3) shifted by whole pixels onto ``ref`` (phase correlation of the grey
+    images: the camera's framing moves a little between inspections), with each channel's mean
+    brightness matched to the reference's. Both in [0, 1]."""
+    grey_i, grey_r = img.mean(-1), ref.mean(-1)
+    fi = jnp.fft.fft2(grey_i - grey_i.mean((1, 2), keepdims=True))
+    fr = jnp.fft.fft2(grey_r - grey_r.mean((1, 2), keepdims=True))
+    cross = fr * jnp.conj(fi)
+    corr = jnp.real(jnp.fft.ifft2(cross / jnp.maximum(jnp.abs(cross), 1e-9)))  # (B, S, S)
+    s = img.shape[1]
+    flat = jnp.argmax(corr.reshape(img.shape[0], -1), -1)
+    dy, dx = flat // s, flat % s
+
+    def shift(x, a, b):
+        return jnp.roll(jnp.roll(x, a, 0), b, 1)
+
+    moved = jax.vmap(shift)(img, dy, dx)
+    return moved - moved.mean((1, 2), keepdims=True) + ref.mean((1, 2), keepdims=True)

@@ -22,6 +22,7 @@ from models.features import (
     N_CAMERA_INDICATORS,
     N_THERMAL_INDICATORS,
     NormStats,
+    align_to_reference,
     asset_thermal_offset,
     camera_indicator_vector,
     identity_stats,
@@ -174,7 +175,8 @@ class FusionModel(nnx.Module):
             return (x,), ind, {"thermal_residual": resid, "thermal_residual_asset": own}
         img = f.image.astype(jnp.float32)
         ready = f.base_ready[:, 2, None, None, None]
-        change = jnp.where(ready, (img - f.base_image.astype(jnp.float32)) / 255.0, 0.0)
+        ref = f.base_image.astype(jnp.float32) / 255.0
+        change = jnp.where(ready, align_to_reference(img / 255.0, ref) - ref, 0.0)
         ind = None
         if self.camera.ind is not None:
             ind = camera_indicator_vector(img / 255.0, change, f.base_ready[:, 2])

@@ -6,6 +6,7 @@ from functools import partial
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
@@ -74,6 +75,38 @@ def test_baseline_freezes_after_its_hours_and_survives_save_load(tmp_path: Path)
         np.testing.assert_array_equal(a, b)
     base.reset("A")  # after maintenance: a new baseline
     assert not base.ready("A").any()
+
+
+def test_camera_reference_is_the_first_image_and_stopped_windows_are_skipped() -> None:
+    rng = np.random.default_rng(2)
+    base = AssetBaselines(CFG.inputs)
+    ts = [0, 600 * 10**9, 1200 * 10**9, 1800 * 10**9, 2400 * 10**9, H, H + 600 * 10**9]
+    r = _rows(len(ts), rng)
+    r["image"][:] = (np.arange(len(ts)) * 10 + 50)[:, None, None, None].astype(np.uint8)
+    r["vib"][:] = np.arange(len(ts))[:, None, None, None]
+    r["thermal_ctx"][1, :, 3] = 0.0  # row 1: the machine is stopped
+    reset = np.zeros(len(ts), bool)
+    base.observe(["A"] * len(ts), ts, **r, reset=reset)
+    rows = base.rows(["A"])
+    assert rows.base_ready[0].all()
+    np.testing.assert_array_equal(rows.base_image[0], 50)  # the first image, not a blur of all
+    np.testing.assert_allclose(rows.base_vib[0], np.mean([0, 2, 3, 4]))  # row 1 left out
+    # a maintenance row restarts the baseline in row order: rows after it build the new one
+    again = AssetBaselines(CFG.inputs)
+    reset[3] = True
+    again.observe(["A"] * len(ts), ts, **r, reset=reset)
+    assert not again.ready("A").any()  # 3 windows since the reset: not enough hours yet
+
+
+def test_images_are_aligned_to_the_reference_before_their_change_is_read() -> None:
+    from models.features import align_to_reference
+
+    rng = np.random.default_rng(3)
+    ref = rng.random((2, 32, 32, 3)).astype(np.float32)
+    moved = np.stack([np.roll(ref[0], (2, -3), (0, 1)), np.roll(ref[1], (-4, 1), (0, 1))])
+    out = np.asarray(align_to_reference(jnp.asarray(moved + 0.1), jnp.asarray(ref)))
+    np.testing.assert_allclose(out, ref, atol=1e-5)  # shift and brightness undone
+    assert np.abs(moved - ref).mean() > 0.2
 
 
 def _score(cfg: ModelConfig, batch) -> tuple[np.ndarray, dict]:
