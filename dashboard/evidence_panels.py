@@ -172,7 +172,10 @@ def _offset_text(basis: str, offset: ThermalOffset | None) -> str:
     if offset is not None and offset.ready:
         period = f"{fmt_ts(offset.start_ns)} to {fmt_ts(offset.end_ns)}"
         sig = ", ".join(f"{x:+.2f}" for x in offset.offset_sigma)
-        text += f" (baseline {period}, {offset.windows} windows; offset in residual std: {sig})"
+        text += (
+            f" (baseline {period}, {offset.windows} windows, from {offset.source}; offset in"
+            f" residual std: {sig})"
+        )
     elif offset is not None and offset.windows:
         text += (
             f" ({offset.windows} windows since {fmt_ts(offset.start_ns)} looked at; a stopped"

@@ -33,6 +33,7 @@ def build_app(
     users_db: Path | None = None,
     secure_cookies: bool = False,
     refresh_s: float = 5.0,
+    serve_state_dir: Path | None = None,
 ) -> dash.Dash:
     store_view = None
     if store and Path(store).exists():
@@ -49,7 +50,7 @@ def build_app(
         api=AlarmApiClient(api_url),
         store=store_view,
         registry_dir=reg,
-        insight=ModelInsight(reg),
+        insight=ModelInsight(reg, serve_state_dir),
         users=users,
         token_ttl_s=plant.alarms.api.token_ttl_s,
         refresh_s=refresh_s,

@@ -209,6 +209,40 @@ def test_expected_temperature_is_the_active_models_normal_behaviour(tmp_path, pl
     np.testing.assert_allclose(insight.expected_temperature_c(asset, th, not_ready), expected)
     assert "offset" in off.describe() and "not ready" in not_ready.describe()
 
+    # serve's saved live baselines (models/serving/state.py) are the offset's first source:
+    # P-101 ran 5 degC below its type's model over its baseline hours -> offset -5 degC
+    from models.baseline import AssetBaselines
+    from models.serving.state import BaselineFile
+
+    inp = cfg.inputs
+    n = int(inp.baseline_hours * 3600 / inp.baseline_spacing_s) + 2
+    t, k_img, c = inp.thermal_points, inp.image_size, inp.vibration_channels
+    ctx = np.tile(np.array([0.5, 20.0, 24.0, 1.0], np.float32), (n, t, 1))  # expected 55
+    temps = np.full((n, t, inp.thermal_probes), 50.0, np.float32)
+    mask = np.zeros((n, inp.thermal_probes), bool)
+    mask[:, 0] = True
+    present = np.zeros((n, 4), bool)
+    present[:, 1] = True
+    live = AssetBaselines(inp)
+    ts = (np.arange(n) * inp.baseline_spacing_s * 1e9).astype(np.int64)
+    vib = np.zeros((n, c, 3, inp.order_bins), np.float32)
+    image = np.zeros((n, k_img, k_img, 3), np.uint8)
+    live.observe(["P-101"] * n, ts, vib, temps, mask, ctx, image, present)
+    state = tmp_path / "serve"
+    BaselineFile(state).save(live)
+    served = ModelInsight(tmp_path, serve_state_dir=state)
+    reader = mock.Mock(root=tmp_path / "store")  # not read: serve's file answers
+    got = served.thermal_offset(plant, reader, asset)
+    assert got.ready and got.source == "serve's live baselines" and got.windows >= 6
+    assert got.offset_c[0] == pytest.approx(-5.0, abs=1e-4)
+    assert got.offset_sigma[0] == pytest.approx(-5.0 / 0.8, abs=1e-4)
+    reader.read.assert_not_called()
+    live.reset("P-101")  # maintenance ended: serve restarts the baseline, saves again
+    BaselineFile(state).save(live)
+    os.utime(BaselineFile(state).path(inp), ns=(1, 10**18))  # a new stamp, whatever the clock
+    again = served.thermal_offset(plant, reader, asset)
+    assert not again.ready and again.source == "serve's live baselines"
+
 
 CONTRACT_EXPLANATION = {
     "shapley": {"vibration": 0.5, "thermal": 0.2, "camera": 0.0, "notes": -0.05},

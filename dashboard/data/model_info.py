@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 NS = 1_000_000_000
 RESIDUAL_SIGMAS = 3.0  # a temperature this many residual std above expected is marked
 OPEN_BASELINE_TTL_S = 600.0  # an asset's baseline not yet frozen is looked at again after this
+SOURCE_SERVE = "serve's live baselines"
+SOURCE_STORE = "the store's first hours of the asset, as training builds a baseline"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -30,7 +32,9 @@ class ThermalOffset:
     """The asset's own thermal offset against the fleet normal-behaviour model: its mean
     standardised residual over its baseline period (``models.features.asset_thermal_offset``),
     and the same in degC per probe. ``ready`` False: the baseline is not frozen yet (too little
-    data since the asset's first temperatures), and the offsets are zero."""
+    data since the asset's first temperatures, or since maintenance), and the offsets are
+    zero. ``source``: serve's saved live baselines, or the store's first hours (as training
+    builds a baseline) where serve has saved none."""
 
     ready: bool
     offset_sigma: np.ndarray  # (P,) standardised, as the model reads it
@@ -38,6 +42,7 @@ class ThermalOffset:
     start_ns: int  # the baseline period: first and last window observed
     end_ns: int
     windows: int
+    source: str = SOURCE_STORE
 
     def describe(self) -> str:
         if not self.ready:
@@ -53,13 +58,14 @@ class ModelInsight:
     The model is loaded at the first question and again when ACTIVE changes.
     """
 
-    def __init__(self, registry_dir: Path | None) -> None:
+    def __init__(self, registry_dir: Path | None, serve_state_dir: Path | None = None) -> None:
         self.registry_dir = registry_dir
+        self.serve_state_dir = serve_state_dir  # None: serve's default, beside the store
         self._lock = threading.Lock()
         self._loaded: tuple[Path, np.ndarray, np.ndarray, Any] | None = None
         self._failed: set[Path] = set()  # model directories that could not be loaded (logged)
-        # (model dir, asset) -> (monotonic time computed, offset): frozen ones are kept
-        self._offsets: dict[tuple[Path, str], tuple[float, ThermalOffset | None]] = {}
+        # (model dir, asset) -> (monotonic time, serve's file stamp, offset)
+        self._offsets: dict[tuple[Path, str], tuple[float, float, ThermalOffset | None]] = {}
 
     def warm(self) -> None:
         """Load the active model now (JAX and Flax imported, weights read), so the first
@@ -119,25 +125,37 @@ class ModelInsight:
         return out
 
     def thermal_offset(self, plant: Any, reader: Any, asset: Asset) -> ThermalOffset | None:
-        """The asset's thermal offset from the store (None: no readable active model, or no
-        temperatures of the asset). Its baseline is built as training builds it
-        (models/store_data.py): windows from the asset's first temperatures, after one thermal
-        look-back, at most one per ``baseline_spacing_s``, over ``baseline_hours``, through
-        ``models.baseline.AssetBaselines``. A frozen baseline is kept per model; an open one
-        is looked at again after ``OPEN_BASELINE_TTL_S``."""
+        """The asset's thermal offset (None: no readable active model, or no baseline source).
+
+        First serve's saved live baselines (``models/serving/state.py``: ``--state-dir``, by
+        default ``serve/`` beside the store; the file of the active model's input config, read
+        only), which are what the model reads live, maintenance restarts included; the result
+        is kept until that file changes. Where serve has saved none, the baseline is built from
+        the store as training builds it (models/store_data.py): windows from the asset's first
+        temperatures, after one thermal look-back, one per ``baseline_spacing_s``, through
+        ``models.baseline.AssetBaselines`` until it freezes (stopped-machine windows do not
+        count); a frozen one is kept per model, an open one looked at again after
+        ``OPEN_BASELINE_TTL_S``."""
         if self._thermal_stats() is None or self._loaded is None:
             return None
         path, coef, sigma, cfg = self._loaded
+        state = self.serve_state_dir or Path(reader.root).parent / "serve"
+        saved = _serve_baselines_path(state, cfg.inputs)
+        stamp = saved.stat().st_mtime if saved is not None else -1.0
         key = (path, asset.id)
         with self._lock:
             got = self._offsets.get(key)
-        if got is not None and (
-            (got[1] is not None and got[1].ready) or time.monotonic() - got[0] < OPEN_BASELINE_TTL_S
-        ):
-            return got[1]
-        result = _thermal_offset(plant, reader, asset, cfg, coef, sigma)
+        if got is not None and got[1] == stamp:
+            if stamp >= 0 or (got[2] is not None and got[2].ready):
+                return got[2]
+            if time.monotonic() - got[0] < OPEN_BASELINE_TTL_S:
+                return got[2]
+        if saved is not None:
+            result = _serve_offset(saved, asset, cfg, coef, sigma)
+        else:
+            result = _thermal_offset(plant, reader, asset, cfg, coef, sigma)
         with self._lock:
-            self._offsets[key] = (time.monotonic(), result)
+            self._offsets[key] = (time.monotonic(), stamp, result)
         return result
 
     def residual_limit_c(self, asset: Asset, probe: int) -> float | None:
@@ -148,6 +166,52 @@ class ModelInsight:
 
         sigma = stats[1][ASSET_TYPES.index(asset.type)]
         return float(RESIDUAL_SIGMAS * sigma[probe]) if probe < sigma.shape[0] else None
+
+
+def _serve_baselines_path(state_dir: Path, inputs: Any) -> Path | None:
+    """Serve's saved baselines for the model's input config, if serve has written them."""
+    from models.serving.state import BaselineFile
+
+    path = BaselineFile(state_dir).path(inputs)
+    return path if path.is_file() else None
+
+
+def _offset_of(
+    base: Any, asset: Asset, coef: np.ndarray, sigma: np.ndarray, p: int, source: str
+) -> ThermalOffset:
+    """The offset of ``asset`` in ``base`` (an ``AssetBaselines``), ready or not."""
+    from models.batch import ASSET_TYPES
+    from models.features import NormStats, asset_thermal_offset
+
+    rows = base.rows([asset.id])
+    accs = base._acc.get(asset.id)  # the thermal accumulator: its period and window count
+    acc = accs[1] if accs else None
+    first, last, n = (acc.first_ns, acc.last_ns, acc.n) if acc is not None else (0, 0, 0)
+    if not rows.base_ready[0, 1]:
+        return ThermalOffset(False, np.zeros(p), np.zeros(p), first, last, n, source)
+    k = ASSET_TYPES.index(asset.type)
+    feats = _OffsetInput(  # the Features fields the offset reads
+        np.array([k], np.int32), rows.base_th_x, rows.base_th_temp
+    )
+    stats = NormStats(None, None, coef, sigma)  # type: ignore[arg-type]
+    off = np.asarray(asset_thermal_offset(feats, stats), np.float64)[0]  # (P,)
+    return ThermalOffset(True, off, off * sigma[k], first, last, n, source)
+
+
+def _serve_offset(
+    path: Path, asset: Asset, cfg: Any, coef: np.ndarray, sigma: np.ndarray
+) -> ThermalOffset | None:
+    from models.baseline import AssetBaselines
+    from models.batch import ASSET_TYPES
+
+    if asset.type not in ASSET_TYPES:
+        return None
+    try:
+        base = AssetBaselines.load(path, cfg.inputs)  # read only (BaselineFile.load prunes)
+    except (OSError, ValueError, KeyError, IndexError) as exc:
+        log.warning("serve's baselines %s unreadable: %s", path, exc)
+        return None
+    return _offset_of(base, asset, coef, sigma, cfg.inputs.thermal_probes, SOURCE_SERVE)
 
 
 SCAN_PERIODS = 8  # baseline periods scanned at most for a frozen baseline (a stopped machine)
@@ -173,7 +237,6 @@ def _thermal_offset(
     from ingest.assembly import iter_windows
     from models.baseline import AssetBaselines
     from models.batch import ASSET_TYPES, make_batch
-    from models.features import NormStats, asset_thermal_offset
 
     span = _thermal_span(reader, asset.id)
     if span is None or asset.type not in ASSET_TYPES:
@@ -204,19 +267,12 @@ def _thermal_offset(
                              b.thermal_ctx, b.image, present)  # fmt: skip
         if ready[-1, 1]:
             break
-    rows = base.rows([asset.id])
-    if not rows.base_ready[0, 1]:
-        first = seen[0] if seen else 0
-        return ThermalOffset(False, np.zeros(p), np.zeros(p), first, seen[-1] if seen else 0,
-                             len(seen))  # fmt: skip
-    k = ASSET_TYPES.index(asset.type)
-    feats = _OffsetInput(  # the Features fields the offset reads
-        np.array([k], np.int32), rows.base_th_x, rows.base_th_temp
-    )
-    stats = NormStats(None, None, coef, sigma)  # type: ignore[arg-type]
-    off = np.asarray(asset_thermal_offset(feats, stats), np.float64)[0]  # (P,)
-    acc = base._acc[asset.id][1]  # the thermal accumulator: its period and window count
-    return ThermalOffset(True, off, off * sigma[k], acc.first_ns, acc.last_ns, acc.n)
+    if not seen:
+        return ThermalOffset(False, np.zeros(p), np.zeros(p), 0, 0, 0)
+    out = _offset_of(base, asset, coef, sigma, p, SOURCE_STORE)
+    if not out.ready:  # the windows looked at, said on the page
+        return dataclasses.replace(out, start_ns=seen[0], end_ns=seen[-1], windows=len(seen))
+    return out
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -51,6 +51,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="a reverse proxy terminates TLS in front of this process",
     )
     p.add_argument("--refresh-s", type=float, default=5.0, help="live update period, seconds")
+    p.add_argument(
+        "--serve-state-dir",
+        type=Path,
+        help="plantwatch serve's --state-dir, for its live per-asset baselines (default: serve/ "
+        "beside the store, as serve's own default)",
+    )
 
 
 def is_loopback(host: str) -> bool:
@@ -96,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         secret=env_secret.encode() if env_secret else None,
         secure_cookies=bool(args.tls_cert or args.behind_proxy),
         refresh_s=args.refresh_s,
+        serve_state_dir=args.serve_state_dir,
     )
     ssl = (str(args.tls_cert), str(args.tls_key)) if args.tls_cert else None
     scheme = "https" if ssl else "http"
