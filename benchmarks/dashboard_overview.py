@@ -216,13 +216,17 @@ def main() -> None:
     ap.add_argument(
         "--with-model", action="store_true", help="an active model: expected temperatures too"
     )
+    ap.add_argument(
+        "--history-h", type=float, help="hours of the inspected asset's readings (1; 8 with model)"
+    )
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         t0 = time.perf_counter()
-        config, engine, store, asset = prepare(tmp, args.factor, 8.0 if args.with_model else 1.0)
+        history_h = args.history_h or (8.0 if args.with_model else 1.0)
+        config, engine, store, asset = prepare(tmp, args.factor, history_h)
         registry = model_registry(tmp) if args.with_model else None
         users = UserStore(config.alarms.users_path)
         users.create_user(*USER, Role.OPERATOR)
@@ -259,6 +263,7 @@ def main() -> None:
         "asset_page_first_callback_ms": round(callback[0], 1),
         "asset_page_callback_after_first": summary(callback[1:]),
         "with_model": args.with_model,
+        "history_h": history_h,
     }
     print(json.dumps(result, indent=2))
 

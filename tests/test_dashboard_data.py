@@ -452,3 +452,18 @@ def test_the_real_explainers_output_is_what_the_pages_draw():
     a = e.thermal
     assert residual_figure(a.ts_ns, a.residual_c, a.weight, "t").data[0].type == "bar"
     assert shapley_panel(e, "k").to_plotly_json()["props"]["data-primary"] == e.primary
+
+
+def test_residual_bars_are_coloured_by_attribution_with_numeric_opacities():
+    from dashboard.figures.theme import MUTED
+    from dashboard.figures.thermal import residual_figure
+
+    ts = np.arange(4) * 10**9
+    fig = residual_figure(ts, np.array([0.1, 0.5, 2.0, 1.0]), np.array([0, 0.02, 1.0, 0.5]), "t")
+    plain, hot = fig.data
+    assert plain.marker.color == MUTED and list(plain.y) == [0.1, 0.5]  # share <= 0.05: plain
+    assert hot.marker.color == ABNORMAL and list(hot.y) == [2.0, 1.0]
+    np.testing.assert_allclose(hot.marker.opacity, [1.0, 0.625])  # 0.25 + 0.75 x share
+    assert fig.layout.barmode == "overlay"
+    (only,) = residual_figure(ts, np.ones(4), None, "t").data  # no attribution: all plain
+    assert only.marker.color == MUTED and len(only.y) == 4

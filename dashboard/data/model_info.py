@@ -253,8 +253,9 @@ def _thermal_offset(
     # baseline freezes (stopped-machine windows do not count: it can take longer than a period)
     for lo in range(start, end + 1, period):
         times = np.arange(lo, min(lo + period, end + 1), spacing, dtype=np.int64)
-        windows = [w for w in iter_windows(plant, reader, [asset.id], times) if w is not None]
-        windows = [w for w in windows if w.thermal is not None and len(w.thermal.ts_ns)]
+        found = iter_windows(plant, _ThermalOnly(reader), [asset.id], times)
+        windows = [w for w in found if w is not None and w.thermal is not None]
+        windows = [w for w in windows if len(w.thermal.ts_ns)]
         if not windows:
             continue
         b = make_batch(windows, inp)
@@ -273,6 +274,23 @@ def _thermal_offset(
     if not out.ready:  # the windows looked at, said on the page
         return dataclasses.replace(out, start_ns=seen[0], end_ns=seen[-1], windows=len(seen))
     return out
+
+
+class _ThermalOnly:
+    """The store as the thermal baseline reads it: temperatures and process context only (no
+    waveforms or images read for windows whose other modalities it ignores)."""
+
+    def __init__(self, reader: Any) -> None:
+        self._reader = reader
+
+    def read(self, modality: Any, *args: Any, **kwargs: Any) -> Any:
+        from ingest.schema import READING_SCHEMAS
+        from plant.readings import Modality
+
+        m = Modality(modality)
+        if m in (Modality.THERMAL, Modality.CONTEXT):
+            return self._reader.read(m, *args, **kwargs)
+        return READING_SCHEMAS[m].empty_table()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -83,17 +83,26 @@ def residual_figure(
     residual_limit_c: float | None = None,
 ) -> go.Figure:
     """Measured minus expected over time; where the model attributes the score (``weight`` > 0)
-    the bars are in colour, their opacity the weight's share of the largest."""
+    the bars are in colour, their opacity the weight's share of the largest.
+
+    Two bar traces (plain, attributed) with numeric opacities rather than one colour string per
+    bar: Plotly validates a list of colour strings element by element (~350 ms for the 2,000
+    bars of a 6-hour look-back at 10 s), numeric arrays at once."""
     if len(ts_ns) == 0:
         return empty_figure(title, "no thermal residual in this period")
     res = np.asarray(residual_c, dtype=np.float64)
+    x = date_axis(ts_ns)
+    plain = {"color": MUTED, "line": {"width": 0}}
+    share = np.zeros(len(res))
     if weight is not None and np.any(np.asarray(weight) > 0):
         w = np.clip(np.asarray(weight, dtype=np.float64), 0.0, None)
         share = w / w.max()
-        colours = [f"rgba(192,0,0,{0.25 + 0.75 * s:.2f})" if s > 0.05 else MUTED for s in share]
-    else:
-        colours = [MUTED] * len(res)
-    bar = go.Bar(x=date_axis(ts_ns), y=res, marker={"color": colours, "line": {"width": 0}})
+    hot = share > 0.05
+    bars = [go.Bar(x=x[~hot], y=res[~hot], marker=plain, name="residual")]
+    if hot.any():
+        opacity = 0.25 + 0.75 * share[hot]
+        marker = {"color": ABNORMAL, "opacity": opacity, "line": {"width": 0}}
+        bars.append(go.Bar(x=x[hot], y=res[hot], marker=marker, name="attributed"))
     shapes = []
     if residual_limit_c is not None:
         shapes.append(
@@ -104,5 +113,8 @@ def residual_figure(
             }
         )  # fmt: skip
     return go.Figure(
-        data=[bar], layout=layout(title, height=200, y_title="°C above expected", shapes=shapes)
+        data=bars,
+        layout=layout(
+            title, height=200, y_title="°C above expected", shapes=shapes, barmode="overlay"
+        ),
     )
