@@ -269,6 +269,7 @@ CONTRACT_EXPLANATION = {
 def test_contract_explanation_is_read_with_its_evidence():
     from dashboard.data.explanation import parse_explanation
 
+    assert parse_explanation({**CONTRACT_EXPLANATION, "ts_ns": 3}, "alarm 7", 5).ts_ns == 3
     e = parse_explanation(CONTRACT_EXPLANATION, "alarm 7", 5)
     assert e.shapley == {"vibration": 0.5, "thermal": 0.2, "camera": 0.0, "notes": -0.05}
     assert e.consistent is True and e.primary == "vibration" and e.ts_ns == 5

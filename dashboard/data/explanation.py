@@ -222,8 +222,15 @@ def parse_explanation(
         tokens=_tokens(evidence["notes"]) if evidence.get("notes") else (),
         evidence_of=frozenset(evidence),
         source=source,
-        ts_ns=ts_ns,
+        ts_ns=_window_time(doc, ts_ns),
     )
+
+
+def _window_time(doc: Mapping[str, Any], default: int | None) -> int | None:
+    """The explained window's own time when the document says it (serve adds ``ts_ns``: a
+    reused explanation can be of a window up to ``explain_reuse_s`` before the event's)."""
+    ts = doc.get("ts_ns")
+    return int(ts) if isinstance(ts, int) and not isinstance(ts, bool) else default
 
 
 def safe_parse(
