@@ -85,8 +85,8 @@ class BaselineFile:
             return None
         try:
             out = AssetBaselines.load(path, cfg)
-        except (OSError, ValueError, KeyError, IndexError) as exc:
-            log.warning("saved baselines %s unreadable (%s): starting new ones", path, exc)
+        except Exception as exc:  # e.g. a truncated zip: serve must start all the same
+            log.warning("saved baselines %s unreadable (%r): starting new ones", path, exc)
             return None
         ready = sum(bool(out.ready(a).any()) for a in out.assets())
         log.info("loaded %s: %d assets' baselines (%d with a frozen modality)", path.name,
