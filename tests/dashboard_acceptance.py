@@ -219,6 +219,34 @@ def no_personal_data(page: Page, redacted: tuple[str, ...]) -> None:
         assert bit not in text, f"personal data {bit!r} shown"
 
 
+def acceptance_steps(
+    page: Page,
+    base: str,
+    alarm: dict,
+    user: tuple[str, str],
+    *,
+    prefix: str = "",
+    redacted: tuple[str, ...] = (),
+) -> None:
+    """Issue 6's acceptance for ``alarm`` (as the alarm API lists it): ``user`` logs in, sees
+    the overview, opens the alarm from the alarm list, sees each modality's evidence,
+    acknowledges it, reloads and still sees it acknowledged, then follows the alarm's asset
+    link to the asset page and its evidence."""
+    login(page, base, *user)
+    open_alarm_and_acknowledge(
+        page,
+        base,
+        alarm_id=int(alarm["id"]),
+        asset=alarm["asset"],
+        fault=alarm.get("fault_class") or alarm["source"],  # the API: source
+        explanation=alarm["explanation"],
+        who=user[0],
+        prefix=prefix,
+        redacted=redacted,
+    )
+    asset_page_from_alarm(page, alarm["asset"], redacted)
+
+
 def acceptance_against_serve(
     workdir: Path,
     config: Path,
@@ -228,25 +256,14 @@ def acceptance_against_serve(
     alarm: dict,
     user: tuple[str, str],
 ) -> None:
-    """The acceptance steps against a running ``plantwatch serve`` (its alarm API at
-    ``api_base``, without /api/v1) and the store ``plantwatch ingest`` wrote, for ``alarm`` as
-    serve's API listed it; logs in as ``user`` (username, password), who acknowledges it."""
+    """:func:`acceptance_steps` against a running ``plantwatch serve`` (its alarm API at
+    ``api_base``, without /api/v1) and the store ``plantwatch ingest`` wrote, in a
+    ``plantwatch dashboard`` started here, for ``alarm`` as serve's API listed it."""
     with (
         dashboard_process(config, store, api_base, registry, workdir) as (base, _log, _p),
         chromium() as browser,
     ):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        login(page, base, *user)
-        open_alarm_and_acknowledge(
-            page,
-            base,
-            alarm_id=int(alarm["id"]),
-            asset=alarm["asset"],
-            fault=alarm.get("fault_class") or alarm["source"],  # the API: source
-            explanation=alarm["explanation"],
-            who=user[0],
-            prefix="serve-",
-        )
-        asset_page_from_alarm(page, alarm["asset"])
+        acceptance_steps(page, base, alarm, user, prefix="serve-")
         shot(page, "serve-asset")
         page.close()

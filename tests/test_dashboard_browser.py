@@ -26,11 +26,10 @@ from playwright.sync_api import Page, expect
 
 from tests.dashboard_acceptance import (
     TIMEOUT_MS,
-    asset_page_from_alarm,
+    acceptance_steps,
     check_evidence,
     chromium,
     dashboard_process,
-    open_alarm_and_acknowledge,
     shot,
 )
 from tests.dashboard_acceptance import login as login_as
@@ -163,34 +162,34 @@ def test_operator_sees_the_fault_opens_its_alarm_and_acknowledges_it(
 ):
     base, _ = dashboard
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    login(page, base)
-
-    # overview: every asset, the faulty one coloured and first in its area
-    page.wait_for_selector("#asset-grid .tile", timeout=TIMEOUT_MS)
-    assert page.locator("#asset-grid .tile").count() == 6
-    area = page.locator("section.area", has=page.locator(f'a[href="/asset/{scenario.asset}"]'))
-    assert area.locator(".tile").first.get_attribute("href") == f"/asset/{scenario.asset}"
-    expect(page.locator("#data-health")).to_contain_text("Dead letters: 1")
-
-    # the acceptance steps (tests/dashboard_acceptance.py, also driven by serve's alarm in
-    # tests/test_serve_end_to_end.py): alarm list -> the alarm's explanation and evidence ->
-    # acknowledge through the alarm API -> reload: still acknowledged
-    alarm = scenario.engine.get_alarm(scenario.alarm_id)
-    open_alarm_and_acknowledge(
-        page,
-        base,
-        alarm_id=scenario.alarm_id,
-        asset=scenario.asset,
-        fault=scenario.fault.value,
-        explanation=alarm["explanation"],
-        who=OPERATOR[0],
-        redacted=PERSONAL_BITS,
-    )
-    expect(page.locator('[data-modality="notes"] .redacted').first).to_have_text("[NAME]")
+    # the acceptance steps, the same code that runs on serve's raised alarm in
+    # tests/test_serve_end_to_end.py (tests/dashboard_acceptance.py): log in, overview, the alarm
+    # from the alarm list with each modality's evidence, acknowledge, reload (still
+    # acknowledged), then the alarm's asset link: the asset page and its evidence
+    alarm = scenario.engine.get_alarm(scenario.alarm_id)  # the API's document, unacknowledged
+    acceptance_steps(page, base, alarm, OPERATOR, redacted=PERSONAL_BITS)
     journal = scenario.engine.get_alarm(scenario.alarm_id)["journal"]
     assert any(e["action"] == "acknowledge" and e["who"] == OPERATOR[0] for e in journal)
 
-    # shelve for 1 h with a reason, then comment: each through the API, journaled as op.anna
+    # the asset page: serve's latest explanation, the expected temperature with the asset's
+    # own offset
+    expect(page.locator("#asset-summary")).to_contain_text(scenario.fault.value)
+    expect(page.locator("#shapley")).to_contain_text("from plantwatch serve (latest window)")
+    check_evidence(page, scenario.explain(scenario.asset)["explanation"], PERSONAL_BITS)
+    basis = page.locator("#thermal-expected-basis")
+    expect(basis).to_contain_text("fleet normal model + this asset's offset")
+    expect(page.locator('[data-modality="thermal"] .legendtext').first).to_contain_text(
+        "fleet model + asset offset"
+    )
+    shot(page, "asset")
+
+    # back to the alarm by the asset page's link: its own window's evidence, the planted name
+    # redacted in the notes; shelve for 1 h with a reason, then comment: each through the API,
+    # journaled as op.anna
+    page.locator(f'#asset-summary a[href="/alarm/{scenario.alarm_id}"]').click()
+    page.wait_for_selector("#journal", timeout=TIMEOUT_MS)
+    check_evidence(page, alarm["explanation"], PERSONAL_BITS)
+    expect(page.locator('[data-modality="notes"] .redacted').first).to_have_text("[NAME]")
     state = page.locator("#alarm-facts [data-state]")
     page.fill("#detail-text", "bearing change planned on night shift")
     t_shelve = time.time_ns()
@@ -206,22 +205,13 @@ def test_operator_sees_the_fault_opens_its_alarm_and_acknowledges_it(
     mine = [(e["action"], e["who"]) for e in served["journal"]]
     assert ("shelve", OPERATOR[0]) in mine and ("comment", OPERATOR[0]) in mine
 
-    # every path a user clicks shows the evidence: alarm -> asset (serve's latest explanation),
-    # asset -> its alarm (the alarm's own), overview tile -> asset
-    asset_page_from_alarm(page, scenario.asset, PERSONAL_BITS)
-    expect(page.locator("#asset-summary")).to_contain_text(scenario.fault.value)
-    expect(page.locator("#shapley")).to_contain_text("from plantwatch serve (latest window)")
-    check_evidence(page, scenario.explain(scenario.asset)["explanation"], PERSONAL_BITS)
-    basis = page.locator("#thermal-expected-basis")
-    expect(basis).to_contain_text("fleet normal model + this asset's offset")
-    expect(page.locator('[data-modality="thermal"] .legendtext').first).to_contain_text(
-        "fleet model + asset offset"
-    )
-    shot(page, "asset")
-    page.locator(f'#asset-summary a[href="/alarm/{scenario.alarm_id}"]').click()
-    page.wait_for_selector("#journal", timeout=TIMEOUT_MS)
-    check_evidence(page, alarm["explanation"], PERSONAL_BITS)
+    # overview: every asset, the faulty one first in its area; its tile -> the asset page
     page.click('.nav-link:has-text("Overview")')
+    page.wait_for_selector("#asset-grid .tile", timeout=TIMEOUT_MS)
+    assert page.locator("#asset-grid .tile").count() == 6
+    area = page.locator("section.area", has=page.locator(f'a[href="/asset/{scenario.asset}"]'))
+    assert area.locator(".tile").first.get_attribute("href") == f"/asset/{scenario.asset}"
+    expect(page.locator("#data-health")).to_contain_text("Dead letters: 1")
     page.locator(f'#asset-grid a.tile[href="/asset/{scenario.asset}"]').click()
     page.wait_for_selector("#asset-summary", timeout=TIMEOUT_MS)
     check_evidence(page, scenario.explain(scenario.asset)["explanation"], PERSONAL_BITS)
