@@ -7,9 +7,10 @@ on a fresh store and a registry holding ``--model``, a health subscriber, then
 ``plantwatch simulate --templates --multiply M`` in real time (speedup 1) for ``--duration`` plant
 seconds. Latency = arrival of the health event at the subscriber - the window's time (the
 triggering reading's timestamp on the ingest host's clock, the simulator publishing at that
-time), over events after ``--warmup`` s. A plant keeps up when p99 <= 1 s and serve scored its
-windows (health events >= 95 % of the model-input readings published; a thermal reading before
-any process context of its asset cannot be scored, ~1 per asset at start). CPU seconds per wall
+time), over events after ``--warmup`` s from the first health event. A plant keeps up when
+p99 <= 1 s and serve scored its windows (health events >= 95 % of the model-input readings
+published; a thermal reading before any process context of its asset cannot be scored, ~1 per
+asset at start). CPU seconds per wall
 second of broker, publisher, ingest and serve are read from /proc/<pid>/stat over the measured
 span. Lag: the publisher's worst delay behind its real-time schedule (from its log), and serve's
 (p50 and p99 latency per 10-s slice of the measured span: a plant that does not keep up shows
@@ -146,6 +147,9 @@ def run_once(args: argparse.Namespace, multiply: int, model: Path) -> dict:
             cwd=REPO, stdout=sim_log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         pids = {"broker": broker.proc.pid, **{k: p.pid for k, p in procs.items()}}
+        first_deadline = time.monotonic() + 300  # the publisher's start-up is not warm-up
+        while not health.events and time.monotonic() < first_deadline:
+            time.sleep(0.2)
         time.sleep(args.warmup)
         cpu0, t0 = {k: cpu_s(p) for k, p in pids.items()}, time.monotonic()
         warm_ns = time.time_ns()
