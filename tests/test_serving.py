@@ -175,11 +175,15 @@ def test_baselines_survive_a_restart_and_maintenance_restarts_one(
     """40 plant minutes through serve's path freeze some baselines and leave others open (late
     or stopped machines, slow cameras); a restarted service has the same baselines (arrays
     equal, open ones included); a maintenance end through the alarm API starts one asset's
-    again, and that survives the next restart; a model of another input config invalidates the
-    file; a damaged file is ignored."""
+    again, and that survives the next restart; a reload of a model with the same input config
+    keeps them in memory; a model of another input config invalidates the file; a damaged file
+    is ignored."""
+    import shutil
+
     from plant.alarms.service import AlarmService
 
-    reg, state, start = model_dir.parent, tmp_path / "serve", 1_790_000_000 * S
+    reg, state, start = tmp_path / "reg", tmp_path / "serve", 1_790_000_000 * S
+    shutil.copytree(model_dir.parent, reg)
     first = _service(reg, state)
     assert _feed(first, start, start + 2400 * S) > 100
     before, ids = _rows(first), sorted(a.id for a in PLANT.resolved_assets)
@@ -229,6 +233,12 @@ def test_baselines_survive_a_restart_and_maintenance_restarts_one(
     third = _service(reg, state)
     for a, b in zip(after, _rows(third), strict=True):
         np.testing.assert_array_equal(a, b)
+    assert third.live is not None
+    kept = third.live.baselines
+    shutil.copytree(reg / "v0001", reg / "v0002")  # a new model version, same input config
+    (reg / "ACTIVE").write_text("v0002\n")
+    third.poll_model(block=True)
+    assert third.stats.reloads == 1 and third.live.baselines is kept  # carried over in memory
     third.close()
     other = TINY.inputs.model_copy(update={"image_size": 32})
     assert BaselineFile(state).load(other) is None and not saved.exists()

@@ -187,6 +187,9 @@ class ScoringService:
     def _load(self, path: Path, assets: list) -> LiveScorer:
         """(Loader thread) a model compiled and warm, with its input config's saved baselines."""
         live = LiveScorer(path, assets, warm=self.settings.warm)
+        current = self.live
+        if current is not None and _same_inputs(current, live):
+            return live  # the live baselines carry over at the swap: newer than the file
         if self.baseline_file is not None and live.baselines is not None:
             loaded = self.baseline_file.load(live.baselines.cfg)
             if loaded is not None:
