@@ -102,14 +102,21 @@ ABBREVIATIONS: dict[str, str] = {
 }
 
 _SPLIT = re.compile(r"[^\w/&+@'-]+")
+# equipment tags ("PB-003", "p101a"): which machine a note is about travels in its topic; in the
+# text a tag only lets a model learn which assets were faulty instead of what was written
+_TAG = re.compile(r"^[a-z]{1,4}-?\d{2,5}[a-z]?$")
+TAG_WORD = "<tag>"
 
 
 def normalise(text: str) -> list[str]:
-    """Lower-case words with maintenance abbreviations expanded."""
+    """Lower-case words with maintenance abbreviations expanded and equipment tags masked."""
     words: list[str] = []
     for raw in _SPLIT.split(text.lower()):
         raw = raw.strip("-'")
         if not raw:
+            continue
+        if _TAG.match(raw):
+            words.append(TAG_WORD)
             continue
         expanded = ABBREVIATIONS.get(raw)
         if expanded is None and "/" in raw and raw not in ABBREVIATIONS:

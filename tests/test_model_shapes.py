@@ -175,3 +175,15 @@ def test_notes_normaliser_expands_maintenance_abbreviations() -> None:
     b = encode_notes(["bearing noisy"], 16, 4096)
     np.testing.assert_array_equal(a, b)
     assert (a > 0).sum() > 0 and a.max() < 4096
+
+
+def test_notes_normaliser_masks_equipment_tags_but_keeps_readings() -> None:
+    """A tag says which asset a note is about (the topic says that already); a model must learn
+    what was written, not which assets were faulty: two notes differing only in the tag encode
+    alike, and readings such as "50C" or "500HR" are kept."""
+    assert normalise("PB-003 CHK DE BRG TEMP OK 50C")[0] == "<tag>"
+    assert "50c" in normalise("PB-003 CHK DE BRG TEMP OK 50C")
+    assert normalise("GB-007 500HR SVCE") == ["<tag>", "500hr", "service"]
+    a = encode_notes(["PB-003 brg noisy"], 32, 4096)
+    b = encode_notes(["FN-112 brg noisy"], 32, 4096)
+    np.testing.assert_array_equal(a, b)
