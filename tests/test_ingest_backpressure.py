@@ -23,7 +23,7 @@ def test_a_failing_disk_raises_and_a_retry_after_recovery_stores_once(tmp_path, 
     writer = BatchWriter(plant, tmp_path / "store", "w0")
     now = time.time_ns()
     batch = [Message(t, p, now, i, 1, 1) for i, (t, p, _) in enumerate(readings(plant, 5))]
-    real_fsync = os.fsync
+    real_fsync, real_fdatasync = os.fsync, os.fdatasync
     failures = {"left": 2}
 
     def fsync(fd: int) -> None:
@@ -33,9 +33,11 @@ def test_a_failing_disk_raises_and_a_retry_after_recovery_stores_once(tmp_path, 
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "fdatasync", fsync)  # the WAL syncs with fdatasync
     with pytest.raises(StoreUnavailableError, match="No space left"):
         writer.write(batch)
     monkeypatch.setattr(os, "fsync", real_fsync)
+    monkeypatch.setattr(os, "fdatasync", real_fdatasync)
     writer.write(batch)  # the retry of the same, unacknowledged batch
     writer.close()
     counts = stored_keys(tmp_path / "store", plant)
@@ -103,6 +105,7 @@ def test_a_failed_fsync_on_the_sync_thread_is_retried_with_nothing_lost(
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "fdatasync", fsync)  # the WAL syncs with fdatasync
     svc = IngestService(plant, store, broker=mosquitto.url, flush_interval_s=3600)
     acked, paho_ack = [], svc.consumer.client.ack
     svc.consumer.client.ack = lambda mid, qos: acked.append(mid) or paho_ack(mid, qos)
