@@ -173,6 +173,7 @@ def fit_vibration_stats(feats: np.ndarray, present: np.ndarray) -> tuple[np.ndar
 
 LINE_HARMONICS = 3  # harmonics of each kinematic line a monitor checks
 LINE_HALF_WIDTH = 16  # order bins each side of a line gathered for its local background
+LINE_SLIP = 0.01  # relative tolerance of a line's order (rolling-element slip, speed estimate)
 
 
 def line_prominence(spec: jax.Array, orders: jax.Array, cfg: InputConfig) -> jax.Array:
@@ -180,8 +181,9 @@ def line_prominence(spec: jax.Array, orders: jax.Array, cfg: InputConfig) -> jax
 
     ``spec`` (B, C, K) log amplitudes on the order axis (a row of :func:`vibration_features`),
     ``orders`` (B, J) the asset's line orders (0: the asset has no such line). Returns
-    (B, C, J, H): for harmonic h of line j, the highest bin within the marker tolerance of
-    h x order (two bins + 2 %, as the explanation labels bands) minus the median of the bins
+    (B, C, J, H): for harmonic h of line j, the highest bin within one bin + 1 % of h x order
+    (narrower than the explanation's label tolerance, so that close lines such as BPFI and
+    2xBSF of a small bearing do not share bins) minus the median of the bins
     around it (+- LINE_HALF_WIDTH bins, the peak zone left out); 0 where the line is absent or
     beyond the axis. A condition monitor's defect-line check, independent of the asset's overall
     level, of sensor gain and of which bin the line falls in, so it carries over to assets
@@ -197,12 +199,13 @@ def line_prominence(spec: jax.Array, orders: jax.Array, cfg: InputConfig) -> jax
     pos = base[..., None] + off  # (B, J, H, L) bin numbers
     inside = (pos >= 1) & (pos < k)  # bin 0 is DC
     dist = jnp.abs(pos - c_bin[..., None]) * step
-    tol = 2.0 * step + 0.02 * centre
+    tol = step + LINE_SLIP * centre  # the line's own bin and its neighbours, plus bearing slip
     peak_zone = dist <= tol[..., None]
     idx = jnp.clip(pos, 0, k - 1)
     vals = jax.vmap(lambda s, i: s[:, i])(spec, idx)  # (B, C, J, H, L)
     peak = jnp.max(jnp.where((peak_zone & inside)[:, None], vals, -jnp.inf), -1)
     bg = jnp.nanmedian(jnp.where((~peak_zone & inside)[:, None], vals, jnp.nan), -1)
+    bg = jax.lax.stop_gradient(bg)  # a reference level, not evidence: attributions go to lines
     valid = (orders[:, :, None] > 0) & (centre + tol < cfg.max_order - step)  # (B, J, H)
     prom = jnp.where(valid[:, None], peak - bg, 0.0)
     return jnp.where(jnp.isfinite(prom), prom, 0.0)

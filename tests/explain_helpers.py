@@ -23,7 +23,7 @@ from models.scoring import Scorer
 from models.train import train_and_evaluate
 from plant.config.assets import BearingGeometry
 from plant.labels import FaultClass, FaultEpisode
-from plant.physics.bearing import defect_frequencies
+from plant.physics.bearing import defect_frequencies, kinematic_orders
 from plant.readings import (
     CameraImage,
     ContextReading,
@@ -114,6 +114,7 @@ def make_window(
         notes=(OperatorNote(Header(asset, "log", ts_ns - HOUR, 1, 0), note),),
         context=ContextReading(h, speed, load, 22.0, MachineState.RUNNING),
         staleness_s={m: 0.0 for m in Modality if m is not Modality.CONTEXT},
+        kinematic_orders=kinematic_orders(BEARING),  # as the window assembly fills it
     )
 
 
@@ -132,8 +133,8 @@ def plant_windows(
             episodes.append(
                 FaultEpisode(
                     name, fault, T0 - HOUR, T0 + 100 * HOUR, T0 + 100 * HOUR,
-                    frozenset({primary}), primary,
-                )
+                    frozenset({primary}), primary, onset_severity=0.3,
+                )  # episodes start at their P point, as the simulator's do
             )  # fmt: skip
         for i in range(per_asset):
             windows.append(make_window(rng, name, T0 + i * HOUR, fault))
