@@ -23,7 +23,8 @@ from models.batch import make_batch
 from models.config import ModelConfig
 from models.model import Features, featurize
 from plant.labels import FAULT_INDEX, FaultEpisode, active_fault
-from plant.readings import MODEL_MODALITIES, MachineState
+from plant.readings import MODEL_MODALITIES, MachineState, Modality
+from plant.sim.faults import FAULT_TABLE
 
 log = logging.getLogger(__name__)
 CHUNK = 256
@@ -64,9 +65,15 @@ def label_window(episodes: list[FaultEpisode], asset: str, ts_ns: int) -> tuple:
     ep = active_fault(episodes, asset, ts_ns)
     if ep is None:
         return False, 0, np.zeros(4, bool), -1, 0.0
+    severity = float(ep.severity(ts_ns))
     visible = np.array([m in ep.visible_in for m in MODEL_MODALITIES], bool)
+    # an operator writes about a fault only once it is noticeable (noise, heat, a leak): before
+    # that the notes carry nothing about it, whatever the fault table says they show later
+    notice = FAULT_TABLE[ep.fault].notice_severity if ep.fault in FAULT_TABLE else None
+    if notice is None or severity < notice:
+        visible[MODEL_MODALITIES.index(Modality.NOTES)] = False
     primary = MODEL_MODALITIES.index(ep.primary) if ep.primary in MODEL_MODALITIES else -1
-    return True, FAULT_INDEX[ep.fault], visible, primary, float(ep.severity(ts_ns))
+    return True, FAULT_INDEX[ep.fault], visible, primary, severity
 
 
 @partial(jax.jit, static_argnames=("cfg",))

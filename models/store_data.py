@@ -44,7 +44,7 @@ def _windows(
             yield w
 
 
-FEATURES_VERSION = 4  # bump when Features or the dataset's baselines change
+FEATURES_VERSION = 5  # bump when Features or the dataset's baselines change
 
 
 def cache_key(data: Path, plant: PlantConfig, cfg: ModelConfig) -> str:

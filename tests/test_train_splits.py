@@ -45,3 +45,23 @@ def test_auroc_matches_pairwise_definition_with_ties() -> None:
     assert abs(auroc(y, s) - pairwise) < 1e-12
     assert auroc(y, y.astype(float)) == 1.0 and np.isnan(auroc(np.zeros(3, bool), np.ones(3)))
     assert macro_f1(np.array([1, 1, 2]), np.array([1, 1, 2])) == 1.0
+
+
+def test_notes_are_labelled_visible_only_once_a_fault_is_noticeable() -> None:
+    """An operator writes about a bearing defect only once it is heard (notice severity 0.55 in
+    the fault table): below that the notes label is off, above it on; vibration is on throughout."""
+    from models.dataset import label_window
+    from plant.labels import FaultClass, FaultEpisode
+    from plant.readings import MODEL_MODALITIES, Modality
+
+    hour = 3600 * 10**9
+    ep = FaultEpisode(
+        "PA-001", FaultClass.BEARING_OUTER, 0, 10 * hour, 11 * hour,
+        frozenset({Modality.VIBRATION, Modality.NOTES}), Modality.VIBRATION,
+        growth_exponent=1.0, onset_severity=0.3,
+    )  # fmt: skip
+    notes, vib = MODEL_MODALITIES.index(Modality.NOTES), MODEL_MODALITIES.index(Modality.VIBRATION)
+    early = label_window([ep], "PA-001", 2 * hour)  # severity 0.44
+    late = label_window([ep], "PA-001", 8 * hour)  # severity 0.86
+    assert early[0] and early[4] < 0.55 and not early[2][notes] and early[2][vib]
+    assert late[0] and late[4] > 0.55 and late[2][notes] and late[2][vib]
