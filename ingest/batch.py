@@ -80,7 +80,7 @@ class BatchWriter:
         self.metrics = IngestMetrics(worker)
         self.dedup = DedupIndex(self.root)
         self.wal_dir = self.root / WAL / worker
-        self.wal = WriteAheadLog(self.wal_dir)
+        self.wal = WriteAheadLog(self.wal_dir, preallocate=True)
         self.dead = DeadLetterLog(self.root, worker)
         self._pending: set[Key] = set()  # appended to the WAL, keys not yet committed
         self._pending_lock = threading.Lock()
@@ -204,7 +204,9 @@ class BatchWriter:
             self.wal.close()
         except OSError as exc:
             log.warning("closing the WAL after an error: %s", exc)
-        self.wal = WriteAheadLog(self.wal_dir, segment_bytes=self.wal.segment_bytes)
+        self.wal = WriteAheadLog(
+            self.wal_dir, segment_bytes=self.wal.segment_bytes, preallocate=self.wal.preallocate
+        )
 
     def close(self) -> None:
         self.wal.close()

@@ -157,3 +157,68 @@ def test_sync_covers_appends_made_while_another_thread_syncs(tmp_path) -> None:
     assert wal._synced == wal._appended == 200
     wal.close()
     assert [r.arrival_ns for r in WriteAheadLog(tmp_path).replay()] == list(range(200))
+
+
+def test_a_sealed_segment_is_synced_before_the_active_one_counts_as_durable(
+    tmp_path, monkeypatch
+) -> None:
+    """Sealing does not fsync on the appending thread: the next sync() fdatasyncs the sealed
+    segments (oldest first), then the directory, then the active segment; if a sealed
+    segment's sync fails, nothing counts as durable and the retry syncs it again."""
+    import ingest.store.wal as walmod
+
+    synced: list[str] = []
+    fail = [True]
+    real = walmod._datasync
+
+    def recording(fd: int) -> None:
+        name = os.path.basename(os.readlink(f"/proc/self/fd/{fd}"))
+        if fail[0] and name == f"{0:016d}.wal":
+            raise OSError(5, "injected EIO")
+        synced.append(name)
+        real(fd)
+
+    dirs: list[str] = []
+    real_dir = walmod.fsync_dir
+    monkeypatch.setattr(walmod, "_datasync", recording)
+    monkeypatch.setattr(walmod, "fsync_dir", lambda p: (dirs.append(str(p)), real_dir(p)))
+    wal = WriteAheadLog(tmp_path, segment_bytes=300)
+    dirs.clear()
+    for rec in _records(12):
+        wal.append(*rec)
+    sealed = [s.id for s in wal.segments() if s.sealed]
+    assert len(sealed) >= 2 and synced == [] and dirs == []  # nothing synced while appending
+    with pytest.raises(OSError, match="injected"):
+        wal.sync()
+    assert wal._synced == 0 and synced == []
+    fail[0] = False
+    wal.sync()
+    active = wal.segments()[-1].id
+    assert synced == [f"{s:016d}.wal" for s in [*sealed, active]]  # sealed first, in order
+    assert dirs == [str(tmp_path)] and wal._synced == wal._appended == 12
+    synced.clear()
+    wal.sync()  # nothing new: no system call
+    assert synced == []
+    wal.close()
+    assert [r.arrival_ns for r in WriteAheadLog(tmp_path).replay()] == list(range(12))
+
+
+def test_preallocated_segments_keep_their_size_at_the_last_record(tmp_path) -> None:
+    wal = WriteAheadLog(tmp_path, segment_bytes=4 << 20, preallocate=True)
+    wal.append_many([(*rec, None) for rec in _records(30)])
+    wal.sync()
+    wal.rotate()
+    wal.append(*_records(1)[0])
+    wal.sync()
+    first, second = (p for _, p in list_segments(tmp_path))
+    assert first.stat().st_size == len(FILE_HEADER) + sum(
+        len(encode_record(*r)) for r in _records(30)
+    )
+    if first.stat().st_blocks * 512 < 4 << 20:
+        pytest.skip("this file system does not preallocate (fallocate KEEP_SIZE)")
+    assert second.stat().st_blocks * 512 >= 4 << 20  # reserved up front, size unchanged
+    wal.close()
+    got = WriteAheadLog(tmp_path, preallocate=True)
+    assert got.truncated_bytes == 0
+    assert [r.arrival_ns for r in got.replay()] == [*range(30), 0]
+    got.close()
