@@ -194,6 +194,8 @@ def _interp_rows(grid: np.ndarray, ts: np.ndarray, vals: np.ndarray) -> np.ndarr
     ts, vals = ts[k:], vals[k:]
     x = (grid - ts[0]).astype(np.float64)  # relative times keep ns precision in float64
     xs = (ts - ts[0]).astype(np.float64)
+    if xs.size > 1 and not np.isnan(vals).any():  # every column at once (SV: serve's hot path)
+        return _interp_all(x, xs, np.asarray(vals, np.float64))
     out = np.empty((grid.size, vals.shape[1]))
     for j in range(vals.shape[1]):
         col = vals[:, j]
@@ -204,6 +206,22 @@ def _interp_rows(grid: np.ndarray, ts: np.ndarray, vals: np.ndarray) -> np.ndarr
             out[:, j] = np.interp(x, xs[ok], col[ok])
         else:
             out[:, j] = np.nan
+    return out
+
+
+def _interp_all(x: np.ndarray, xs: np.ndarray, vals: np.ndarray) -> np.ndarray:
+    """``np.interp`` of every column of ``vals`` (finite, ``xs`` increasing, >= 2 rows) at ``x``:
+    the same arithmetic as numpy's own (slope x offset + left value; the end values beyond
+    the ends and at a knot), one search for all columns."""
+    n = xs.size
+    j = np.clip(np.searchsorted(xs, x, side="right") - 1, 0, n - 2)
+    x0 = xs[j]
+    slope = (vals[j + 1] - vals[j]) / (xs[j + 1] - x0)[:, None]
+    out = slope * (x - x0)[:, None] + vals[j]
+    at_knot = x == x0
+    out[at_knot] = vals[j[at_knot]]
+    out[x <= xs[0]] = vals[0]
+    out[x >= xs[-1]] = vals[-1]
     return out
 
 

@@ -96,6 +96,26 @@ class AssetBaselines:
             return np.zeros(BASE_MODALITIES, bool)
         return np.array([a.frozen for a in acc], bool)
 
+    def wanted(
+        self, assets: Sequence[str], ts_ns: Sequence[int], present: np.ndarray
+    ) -> np.ndarray:
+        """(N, 3) bool: which rows' modalities ``observe`` may add, judged from the state before
+        these rows (SV: so serve computes a window's spectra only when its baseline takes it).
+
+        A superset of what ``observe`` adds (a baseline only freezes and its ``last_ns`` only
+        grows while observing), so passing zeros for the other rows' features is exact."""
+        out = np.zeros((len(assets), BASE_MODALITIES), bool)
+        spacing_ns = int(self.cfg.baseline_spacing_s * NS)
+        present = np.asarray(present)
+        for i, (asset, ts) in enumerate(zip(assets, ts_ns, strict=True)):
+            acc = self._acc.get(asset)
+            if acc is None:
+                out[i] = present[i, :BASE_MODALITIES]
+                continue
+            for m, a in enumerate(acc):
+                out[i, m] = bool(present[i, m]) and not a.frozen and ts - a.last_ns >= spacing_ns
+        return out
+
     def observe(
         self,
         assets: Sequence[str],

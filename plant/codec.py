@@ -167,7 +167,12 @@ def _json(payload: bytes) -> dict[str, Any]:
     if payload[:3] == MAGIC:
         raise DecodeError("wrong_encoding", "binary frame where JSON was expected")
     try:
-        doc = json.loads(payload, parse_constant=_reject_constant)
+        text = (
+            payload
+            if isinstance(payload, str)
+            else bytes(payload).decode(json.detect_encoding(payload), "surrogatepass")
+        )
+        doc = _DECODER.decode(text)  # one decoder, not one per call as json.loads(..., kw) makes
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DecodeError("malformed", f"not JSON: {exc}") from None
     if not isinstance(doc, dict):
@@ -177,6 +182,9 @@ def _json(payload: bytes) -> dict[str, Any]:
 
 def _reject_constant(name: str) -> float:
     raise DecodeError("non_finite", f"{name} is not a finite number")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 def _unframe(payload: bytes, dtype: np.dtype) -> tuple[dict[str, Any], np.ndarray]:

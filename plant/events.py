@@ -35,7 +35,10 @@ class HealthEvent:
     trigger: str | None = None  # modality whose reading caused this rescoring
 
     def to_json(self) -> bytes:
-        doc: dict[str, Any] = {"v": WIRE_VERSION, **dataclasses.asdict(self)}
+        # the fields as they are (no dataclasses.asdict deep copy: json.dumps only reads them)
+        doc: dict[str, Any] = {"v": WIRE_VERSION}
+        for name in _FIELDS:
+            doc[name] = getattr(self, name)
         return json.dumps(doc, separators=(",", ":"), allow_nan=False).encode()
 
     @classmethod
@@ -52,6 +55,9 @@ class HealthEvent:
     @property
     def missing(self) -> list[str]:
         return [m.value for m in MODEL_MODALITIES if not self.present.get(m.value, False)]
+
+
+_FIELDS = tuple(f.name for f in dataclasses.fields(HealthEvent))
 
 
 def shapley_values(explanation: dict[str, Any] | None) -> dict[str, float]:

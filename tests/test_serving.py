@@ -278,3 +278,32 @@ def test_quality_watch_raises_and_clears_stuck_and_dead() -> None:
 def test_health_scale() -> None:
     np.testing.assert_allclose(health_from_p(np.array([1.0, 0.1, 0.01, 1e-4, 1e-9])),
                                [100, 75, 50, 0, 0])  # fmt: skip
+
+
+def test_packed_model_and_lean_chunks_score_as_the_plain_path(live: LiveScorer) -> None:
+    """Serve's hot path passes the model as a once-hashed ``Packed`` + leaf list and, for
+    modalities other than vibration, cached zeros for the raw samples: same scores."""
+    import jax
+
+    from models.batch import Batch, pad_batch
+    from models.scoring import Packed, score_step
+
+    sc = live.scorer
+    wins = [make_window(np.random.default_rng(9), asset="PA-001")]
+    b = sc.batch(wins)
+    chunk = pad_batch(b, 2)
+    plain, _ = score_step(sc.graphdef, sc.state, chunk, chunk.present, sc.cfg)
+    packed, leaves = sc.model_args()
+    fast, _ = score_step(packed, leaves, chunk, chunk.present, sc.cfg)
+    np.testing.assert_array_equal(np.asarray(plain), np.asarray(fast))
+    assert sc.model_args()[0] is packed  # built once per graphdef/state
+    again = Packed(sc.graphdef, jax.tree.structure(sc.state))
+    assert again == packed and hash(again) == hash(packed)
+    lean = sc._chunk(b, np.array([0]), 2, 1)  # thermal: the samples are not read
+    for name, got, want in zip(Batch._fields, lean, chunk, strict=True):
+        if name != "vibration":
+            np.testing.assert_array_equal(got, want, err_msg=name)
+    assert lean.vibration.shape == chunk.vibration.shape and not np.asarray(lean.vibration).any()
+    full = sc._chunk(b, np.array([0]), 2, 0)  # vibration: every field as pad_batch has it
+    for name, got, want in zip(Batch._fields, full, chunk, strict=True):
+        np.testing.assert_array_equal(got, want, err_msg=name)

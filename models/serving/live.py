@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 
 from ingest.window import Window
-from models.batch import take
 from models.scoring import Scorer
 from models.serving.health import fault_of, group_of, health_from_p, load_calibration
 from plant.config import Asset
@@ -152,8 +151,8 @@ class LiveScorer:
                 and (trig[i] < 0 or self._encoded.get(w.asset, _NONE)[m] != masks[i, m])
             ]
             if idx:
-                self.scorer.score_incremental([ids[i] for i in idx], MODEL_MODALITIES[m],
-                                              take(b, np.array(idx)))  # fmt: skip
+                self.scorer.score_incremental([ids[i] for i in idx], MODEL_MODALITIES[m], b,
+                                              rows=np.array(idx))  # fmt: skip
         # ... then the trigger modality, whose fused call gives the score.
         scores = np.zeros(len(ws), np.float32)
         logits: np.ndarray | None = None
@@ -162,7 +161,7 @@ class LiveScorer:
             if not idx.size:
                 continue
             s, aux = self.scorer.score_incremental([ids[i] for i in idx], MODEL_MODALITIES[m],
-                                                   take(b, idx))  # fmt: skip
+                                                   b, rows=idx)  # fmt: skip
             scores[idx] = s
             if logits is None:
                 logits = np.zeros((len(ws), aux["fault_logits"].shape[1]), np.float32)
