@@ -105,3 +105,25 @@ def test_health_event_json_is_every_field_as_before() -> None:
     old = json.dumps({"v": WIRE_VERSION, **dataclasses.asdict(ev)}, separators=(",", ":"))
     assert ev.to_json() == old.encode()
     assert HealthEvent.from_json(ev.to_json()) == ev
+
+
+def test_engine_says_which_low_p_windows_need_an_explanation() -> None:
+    from plant.alarms import AlarmEngine
+    from tests.alarm_helpers import T0, demo_plant, feed
+
+    engine = AlarmEngine(demo_plant(), None, clock=lambda: T0)
+    k = engine.settings.persistence.k
+    assert k == 3
+    assert not engine.may_use_explanation("P-101")  # a first low window cannot raise
+    assert engine.may_use_explanation("P-101", low=k)  # k low windows in one batch can
+    assert not engine.may_use_explanation("NOT-IN-PLANT", low=k)
+    t = feed(engine, "P-101", T0, [0.0001] * (k - 1))
+    assert engine.may_use_explanation("P-101") and not engine.may_use_explanation("P-102")
+    t = feed(engine, "P-101", t, [0.0001])  # raised: every later low window updates it
+    assert engine.list_alarms()[0]["asset"] == "P-101"
+    t = feed(engine, "P-101", t, [0.9])
+    assert engine.may_use_explanation("P-101")
+    engine.on_data_quality("P-102", "temp", "stuck", t)  # the explanation names the modality
+    assert engine.may_use_explanation("P-102")
+    engine.on_context("P-103", "stopped", t)  # suppressed: its evidence counts for nothing
+    assert not engine.may_use_explanation("P-103", low=k)

@@ -359,14 +359,24 @@ class ScoringService:
     def _explain_where_needed(
         self, live: LiveScorer, windows: list[Window], events: list[HealthEvent]
     ) -> list[HealthEvent]:
-        """Windows that may raise or update an alarm (p below the alarm alpha) carry the
-        explanation; an asset's explanation of a window less than ``explain_reuse_s`` older is
-        reused (its own ``ts_ns`` says which window it explains)."""
+        """Windows that may raise or update an alarm carry the explanation: p below the alarm
+        alpha and, with the alarm engine in-process, only where the engine says this many low
+        p-values could raise, update or be judged against a machine alarm
+        (``AlarmEngine.may_use_explanation``: e.g. not the first or second low slot of k = 3 of
+        an asset without a standing alarm). An asset's explanation of a window less than
+        ``explain_reuse_s`` older is reused (its own ``ts_ns`` says which window it explains)."""
         by_key = {(w.asset, w.ts_ns): w for w in windows}
         out = []
         reuse_ns = int(self.settings.explain_reuse_s * NS)
+        low: dict[str, int] = {}
         for ev in events:
-            if ev.p_value >= self.explain_below:
+            if ev.p_value < self.explain_below:
+                low[ev.asset] = low.get(ev.asset, 0) + 1
+        peek = getattr(self.engine, "may_use_explanation", None)
+        for ev in events:
+            if ev.p_value >= self.explain_below or (
+                peek is not None and not peek(ev.asset, low[ev.asset])
+            ):
                 out.append(ev)
                 continue
             cached = self._explained.get(ev.asset)
