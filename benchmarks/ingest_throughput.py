@@ -173,6 +173,11 @@ def _instrument(svc: object, timer: StageTimer) -> None:
     timer.wrap(w.dedup, "known", "worker: dedup lookup")
     timer.wrap(w.dedup, "commit", "sync: dedup commit")
     timer.wrap(w.wal, "append_many", "worker: WAL append")
+    timer.wrap(w.wal, "_rotate_locked", "worker: WAL seal segment (inside append)")
+    import ingest.store.wal as wal_module
+
+    timer.wrap(wal_module, "_record_head", "worker: WAL record heads + CRC (inside append)")
+    timer.wrap(wal_module, "_write_all", "worker: WAL writev (inside append)")
     timer.wrap(w.wal, "sync", "sync: WAL fsync")
     timer.wrap(w.dead, "sync", "sync: dead-letter fsync")
     timer.wrap(svc.syncer, "ack", "sync: PUBACKs")  # type: ignore[attr-defined]
@@ -269,6 +274,8 @@ def measure_mqtt(consumer_role: str, url: str, wl: str, n: int, broker_pid: int,
     return {
         "seconds": seconds,
         "messages_per_s": n / seconds,
+        # the publisher's last PUBACK from the broker; a consumer finishing much later is behind
+        "publish_s": (pub["end_ns"] - pub["start_ns"]) / 1e9,
         "cpu_s": {"broker": cpu_s(broker_pid) - broker_cpu0, "publisher": pub["cpu_s"]}
         | {"consumer": got["cpu_s"]},
         **{k: v for k, v in got.items() if k not in ("last_ns", "cpu_s")},
@@ -313,6 +320,10 @@ def run_once(
         # durable, then checkpointed into Parquet (after the run, not overlapping it)
         "ingest_to_parquet_msgs_per_s": n / to_parquet_s,
         "to_parquet_ratio": n / to_parquet_s / limit,
+        "publish_s_bare": bare["publish_s"],
+        "publish_s_ingest": ingest["publish_s"],
+        "seconds_bare": bare["seconds"],
+        "seconds_ingest": ingest["seconds"],
         "cpu_s_bare": bare["cpu_s"],
         "cpu_s_ingest": ingest["cpu_s"],
         "stored": ingest.get("stored"),
