@@ -91,7 +91,11 @@ def load_model(model_dir: Path) -> tuple[FusionModel, ModelConfig, dict]:
             f"{manifest['weights_sha256']}; the file was changed or corrupted, refusing to load"
         )
     raw = json.loads((model_dir / "config.json").read_text())
-    raw.setdefault("arch", {}).setdefault("indicators", False)  # saved before indicators existed
+    arch = raw.setdefault("arch", {})
+    arch.setdefault("indicators", False)  # saved before indicators existed
+    arch.setdefault("detector", False)  # saved before the detectors and the noisy-OR
+    arch.setdefault("combine", "gate")
+    arch.setdefault("camera_change", "difference")  # saved before features.image_change
     cfg = ModelConfig.model_validate(raw)
     model = nnx.eval_shape(lambda: FusionModel(cfg, nnx.Rngs(0)))
     state = nnx.state(model)

@@ -66,6 +66,25 @@ class ArchConfig(Section):
     use_baseline: bool = Field(
         default=True, description="read the change against per-asset baselines when ready"
     )
+    detector: bool = Field(
+        default=True,
+        description="a monotone detector on each sensor modality's indicators (non-negative "
+        "weights on positive deviations from normal) adds to that modality's late logit",
+    )
+    late_tokens: bool = Field(
+        default=True,
+        description="the late heads also read the encoder tokens (false: detector only)",
+    )
+    camera_change: Literal["log_ratio", "difference"] = Field(
+        default="log_ratio",
+        description="log_ratio: image change with framing and lighting (gain, colour cast, "
+        "gradient) taken out (features.image_change); difference: aligned, mean-matched difference",
+    )
+    combine: Literal["or", "gate"] = Field(
+        default="or",
+        description="or: evidence adds up across modalities (noisy-OR of the gated late and mid "
+        "logits, a modality that sees nothing adds nothing); gate: softmax-weighted average",
+    )
     fusion: Literal["hybrid", "late", "early"] = Field(
         default="hybrid",
         description="hybrid: late heads + latent mid fusion + gate; late: gated per-modality "

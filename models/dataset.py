@@ -67,9 +67,16 @@ def label_window(episodes: list[FaultEpisode], asset: str, ts_ns: int) -> tuple:
         return False, 0, np.zeros(4, bool), -1, 0.0
     severity = float(ep.severity(ts_ns))
     visible = np.array([m in ep.visible_in for m in MODEL_MODALITIES], bool)
+    spec = FAULT_TABLE.get(ep.fault)
+    if spec is not None:
+        # a secondary signature shows only past its own onset in the fault table (a bearing
+        # defect heats its bearing only late): before that the modality carries nothing of it
+        for i, m in enumerate(MODEL_MODALITIES):
+            if m is not Modality.NOTES and visible[i]:
+                visible[i] = bool(spec.visibility(m, severity) > 0)
     # an operator writes about a fault only once it is noticeable (noise, heat, a leak): before
     # that the notes carry nothing about it, whatever the fault table says they show later
-    notice = FAULT_TABLE[ep.fault].notice_severity if ep.fault in FAULT_TABLE else None
+    notice = spec.notice_severity if spec is not None else None
     if notice is None or severity < notice:
         visible[MODEL_MODALITIES.index(Modality.NOTES)] = False
     primary = MODEL_MODALITIES.index(ep.primary) if ep.primary in MODEL_MODALITIES else -1
@@ -157,6 +164,26 @@ def build_dataset(
         ts_ns=np.array(cols[6], np.int64),
     )
     return Dataset(features, lab)
+
+
+def relabel(ds: Dataset, episodes: list[FaultEpisode]) -> Dataset:
+    """``ds`` with its labels recomputed from ``episodes`` by :func:`label_window` (labels are
+    cheap and their rules change more often than the features: a cached dataset is relabelled
+    on every load rather than rebuilt)."""
+    by_asset = episodes_by_asset(episodes)
+    rows = [label_window(by_asset.get(a, []), str(a), int(t))
+            for a, t in zip(ds.labels.asset, ds.labels.ts_ns, strict=True)]  # fmt: skip
+    if not rows:
+        return ds
+    cols = list(zip(*rows, strict=True))
+    lab = ds.labels._replace(
+        fault=np.array(cols[0], bool),
+        fault_class=np.array(cols[1], np.int32),
+        visible=np.stack(cols[2]),
+        primary=np.array(cols[3], np.int32),
+        severity=np.array(cols[4], np.float32),
+    )
+    return Dataset(ds.features, lab)
 
 
 def save_dataset(ds: Dataset, path: Path) -> None:

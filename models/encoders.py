@@ -37,6 +37,38 @@ class IndicatorTokens(nnx.Module):
         return x.reshape(ind.shape[0], self.n_tokens, self.d)
 
 
+class IndicatorDetector(nnx.Module):
+    """A monotone anomaly detector on a modality's standardised indicators: non-negative weights
+    on their positive deviations from normal, plus a bias per asset type.
+
+    A fault adds energy at a defect line, heat or a visible change; it never makes an asset
+    look more normal, so only rises count and no weight can turn a rise into evidence of health.
+    That prior is what lets a few dozen fault episodes teach a detector that carries over to
+    assets and faults it has not seen: untrained (all weights equal) it already scores the sum
+    of the positive deviations, a normal-behaviour score."""
+
+    def __init__(self, n_in: int, n_types: int, rngs: nnx.Rngs):
+        del rngs  # deterministic initialisation
+        self.raw_weight = nnx.Param(jnp.full((n_in,), DETECTOR_INIT, jnp.float32))
+        self.bias = nnx.Param(jnp.full((n_types,), -2.0, jnp.float32))
+
+    def weights(self) -> jax.Array:
+        return jax.nn.softplus(self.raw_weight[...])
+
+    def __call__(self, z: jax.Array, asset_type: jax.Array) -> jax.Array:
+        """(B, n_in) standardised indicators, (B,) asset type -> (B,) logit."""
+        return jnp.maximum(z, 0.0) @ self.weights() + self.bias[...][asset_type]
+
+
+DETECTOR_INIT = -2.0  # softplus(-2) = 0.13 per indicator before training
+
+
+def score_token(score: jax.Array, d: int) -> jax.Array:
+    """(B,) -> (B, 1, d): a detector's logit carried as the last token of its modality, in
+    channel 0, so that every path that caches or re-fuses tokens carries it (fusion.py)."""
+    return (score[:, None, None] * (jnp.arange(d) == 0)).astype(jnp.float32)
+
+
 class VibrationEncoder(nnx.Module):
     """1-D convs over the order / envelope-order / band spectra of all axes, beside tokens from
     the defect-line indicators (line prominences at the asset's kinematic orders)."""

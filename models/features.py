@@ -85,6 +85,7 @@ def _one_snapshot(x, n_valid, fs, speed_hz, cfg: InputConfig) -> jax.Array:
     n, k = x.shape[-1], cfg.order_bins
     freq = jnp.arange(n // 2 + 1) * fs / n
     spec, wsum = _spectra(x, n_valid)
+    wsum = jnp.maximum(wsum, 1e-6)  # no samples (an absent or padded row): zero power, no NaN
     power = (2.0 * jnp.abs(spec) / wsum) ** 2 / 2.0  # per-bin mean-square, (m/s2)^2
     step = cfg.max_order / k  # bin j is centred on order j * step
     order_edges = jnp.clip((jnp.arange(k + 1) - 0.5) * step, 0.0) * speed_hz
@@ -92,7 +93,7 @@ def _one_snapshot(x, n_valid, fs, speed_hz, cfg: InputConfig) -> jax.Array:
     phys_edges = jnp.asarray(np.logspace(lo, hi, k + 1), jnp.float32)
     env = _envelope(spec, freq, cfg.envelope_band_hz, fs, n, n_valid)
     env_spec, env_wsum = _spectra(env, n_valid)
-    env_power = (2.0 * jnp.abs(env_spec) / env_wsum) ** 2 / 2.0
+    env_power = (2.0 * jnp.abs(env_spec) / jnp.maximum(env_wsum, 1e-6)) ** 2 / 2.0
     binned = jax.vmap(_binned_energy, in_axes=(0, None, None))
     rows = [
         binned(power, freq, order_edges),
@@ -316,10 +317,78 @@ def camera_indicator_vector(img: jax.Array, change: jax.Array, ready: jax.Array)
     return x * jnp.asarray([10.0, 10.0, 10.0, 10.0, 4.0, 1.0])
 
 
-def align_to_reference(img: jax.Array, ref: jax.Array) -> jax.Array:
-    """``img`` (B, S, S, 3) shifted by whole pixels onto ``ref`` (phase correlation of the grey
-    images: the camera's framing moves a little between inspections), with each channel's mean
-    brightness matched to the reference's. Both in [0, 1]."""
+N_CAMERA_RATIO_INDICATORS = 7
+OUTLIER_LOG_RATIO = 0.5  # a pixel at 0.6x or 1.65x its reference brightness: no lighting does it
+
+
+def camera_ratio_indicators(img: jax.Array, change: jax.Array, ready: jax.Array) -> jax.Array:
+    """(B, 7) from :func:`image_change`'s log ratio over an 8 x 8 grid of cells: the largest,
+    90th-percentile and mean cell change (each cell's mean log ratio, the strongest channel:
+    a stain, rust or a heat tint), the largest cell's darkening, the largest share of a cell's
+    pixels changed past ``OUTLIER_LOG_RATIO`` (a thin crack or a missing bolt, too small to move a
+    cell's mean), the image's contrast, and the baseline flag."""
+    b, s = img.shape[0], img.shape[1]
+    g = CAMERA_CELLS
+    cell = -(-s // g)
+    pad = g * cell - s
+
+    def cells(x):  # (B, S, S, ...) -> (B, G*G, ...) cell means
+        x = jnp.pad(x, ((0, 0), (0, pad), (0, pad)) + ((0, 0),) * (x.ndim - 3))
+        return x.reshape(b, g, cell, g, cell, *x.shape[3:]).mean((2, 4)).reshape(b, g * g, -1)
+
+    mag = jnp.abs(cells(change)).max(-1)  # (B, G*G)
+    grey = change.mean(-1)
+    dark = (-cells(grey[..., None]))[..., 0]
+    outlier = jax.nn.sigmoid((jnp.abs(grey) - OUTLIER_LOG_RATIO) / 0.05)
+    share = cells(outlier[..., None])[..., 0]
+    x = jnp.stack(
+        [
+            mag.max(-1),
+            jnp.percentile(mag, 90, axis=-1),
+            mag.mean(-1),
+            dark.max(-1),
+            share.max(-1),
+            img.std((1, 2, 3)),
+            ready.astype(jnp.float32),
+        ],
+        -1,
+    )
+    return x * jnp.asarray([10.0, 10.0, 10.0, 10.0, 10.0, 4.0, 1.0])
+
+
+def image_change(img: jax.Array, ref: jax.Array) -> jax.Array:
+    """What changed on the machine between the reference image and ``img`` (both (B, S, S, 3)
+    in [0, 1]), with what changes between any two inspections taken out: the framing (whole-
+    pixel shift by phase correlation; the rows and columns wrapped by it are set to 0) and the
+    lighting (exposure gain, colour cast and a brightness gradient across the scene: a smooth
+    quadratic surface in log intensity, fitted per channel by least squares and divided out).
+    Returns the remaining log ratio (B, S, S, 3): negative where the scene darkened (a crack, a
+    stain, a missing bolt), positive where it brightened."""
+    moved, (sy, sx) = _aligned(img, ref)
+    s = img.shape[1]
+    idx = jnp.arange(s)
+    rows = (idx[None, :] >= sy[:, None]) & (idx[None, :] < s + sy[:, None])  # (B, S)
+    cols = (idx[None, :] >= sx[:, None]) & (idx[None, :] < s + sx[:, None])
+    valid = (rows[:, :, None] & cols[:, None, :]).astype(jnp.float32)  # (B, S, S)
+    lr = jnp.log(moved + IMAGE_EPS) - jnp.log(ref + IMAGE_EPS)  # (B, S, S, 3)
+    gy, gx = jnp.meshgrid(jnp.linspace(-1.0, 1.0, s), jnp.linspace(-1.0, 1.0, s), indexing="ij")
+    terms = [jnp.ones((s, s)), gy, gx, gy * gy, gy * gx, gx * gx]
+    design = jnp.stack(terms, -1).reshape(s * s, len(terms))  # (S*S, 6)
+    w = valid.reshape(-1, s * s)  # (B, S*S)
+    y = lr.reshape(-1, s * s, 3)  # (B, S*S, 3)
+    gram = jnp.einsum("pi,bp,pj->bij", design, w, design) + 1e-6 * jnp.eye(len(terms))
+    rhs = jnp.einsum("pi,bp,bpc->bic", design, w, y)  # (B, 6, 3 channels)
+    coef = jnp.linalg.solve(gram, rhs)  # (B, 6 terms, 3 channels)
+    fit = jnp.einsum("pi,bic->bpc", design, coef)
+    return ((y - fit) * w[..., None]).reshape(lr.shape)
+
+
+IMAGE_EPS = 0.05  # floor under pixel intensities in the log ratio (sensor noise in the dark)
+
+
+def _aligned(img: jax.Array, ref: jax.Array) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
+    """``img`` rolled by whole pixels onto ``ref`` (phase correlation of the grey images) and
+    the signed shift (rows, columns) applied."""
     grey_i, grey_r = img.mean(-1), ref.mean(-1)
     fi = jnp.fft.fft2(grey_i - grey_i.mean((1, 2), keepdims=True))
     fr = jnp.fft.fft2(grey_r - grey_r.mean((1, 2), keepdims=True))
@@ -333,4 +402,14 @@ def align_to_reference(img: jax.Array, ref: jax.Array) -> jax.Array:
         return jnp.roll(jnp.roll(x, a, 0), b, 1)
 
     moved = jax.vmap(shift)(img, dy, dx)
+    signed = (jnp.where(dy > s // 2, dy - s, dy), jnp.where(dx > s // 2, dx - s, dx))
+    return moved, signed
+
+
+def align_to_reference(img: jax.Array, ref: jax.Array) -> jax.Array:
+    """``img`` (B, S, S, 3) shifted by whole pixels onto ``ref`` (phase correlation of the grey
+    images: the camera's framing moves a little between inspections), with each channel's mean
+    brightness matched to the reference's. Both in [0, 1]. (Models with ``arch.camera_change =
+    "difference"``; newer ones read :func:`image_change`.)"""
+    moved, _ = _aligned(img, ref)
     return moved - moved.mean((1, 2), keepdims=True) + ref.mean((1, 2), keepdims=True)

@@ -7,6 +7,15 @@
 - gate: softmax weights over the 4 late logits and the mid logit, conditioned on the presence mask
   and the asset type; absent modalities get weight 0.
 
+With ``arch.combine = "or"`` (the default) the late and mid logits are not averaged but added
+up as evidence: a noisy-OR, P(fault) = 1 - (1 - p_prior) prod_m (1 - p_m)^g_m over the present
+modalities, with gate exponents g_m in (0, 2); a modality that sees nothing (p_m near 0) leaves the
+score alone instead of pulling it down, so a fault that shows in one modality is not diluted by
+the three that cannot see it. ``"gate"`` is the softmax-weighted average of earlier models.
+
+Modalities with a detector (``models.encoders.IndicatorDetector``) carry its logit as their last
+token (channel 0); it is split off here and added to that modality's late logit.
+
 ``arch.fusion`` picks the score (the baselines of issue 4 are configs of this one model):
 ``hybrid`` (the above), ``late`` (the gate over the late logits only), ``early`` (one MLP head on
 the concatenated pooled embeddings of the four modalities, missing tokens for absent ones).
@@ -60,10 +69,29 @@ class MidFusion(nnx.Module):
         return x.mean(1)
 
 
+def or_logit(total: jax.Array) -> jax.Array:
+    """log(expm1(T)): the logit of 1 - exp(-T) for T > 0, stable at both ends."""
+    big = jnp.maximum(total, 1.0)
+    small = jnp.clip(total, 1e-12, 1.0)
+    return jnp.where(total > 1.0, big + jnp.log1p(-jnp.exp(-big)), jnp.log(jnp.expm1(small)))
+
+
 class HybridFusion(nnx.Module):
-    def __init__(self, arch: ArchConfig, n_types: int, n_classes: int, rngs: nnx.Rngs):
+    def __init__(
+        self,
+        arch: ArchConfig,
+        n_types: int,
+        n_classes: int,
+        rngs: nnx.Rngs,
+        detectors: tuple[bool, ...] = (False,) * N_MODALITIES,
+    ):
         d = arch.width
         self.mode = arch.fusion
+        self.combine = arch.combine
+        self.detectors = tuple(detectors)
+        self.late_tokens = arch.late_tokens or not any(detectors)
+        if self.combine == "or":  # the prior odds of a fault, per asset type
+            self.prior = nnx.Param(jnp.full((n_types,), -4.0, jnp.float32))
         self.early1 = nnx.Linear(N_MODALITIES * d, 2 * d, rngs=rngs)
         self.early2 = nnx.Linear(2 * d, 1, rngs=rngs)
         self.late = nnx.List([LateHead(d, rngs) for _ in range(N_MODALITIES)])
@@ -83,11 +111,16 @@ class HybridFusion(nnx.Module):
         filled, masks, late, pooled = [], [], [], []
         for m, tok in enumerate(tokens):
             here = present[:, m]  # (B,)
+            det = None
+            if self.detectors[m]:  # the detector's logit, carried as the last token
+                det, tok = jnp.where(here, tok[:, -1, 0], 0.0), tok[:, :-1]
             miss = jnp.broadcast_to(self.missing[m], tok.shape)
             tok = jnp.where(here[:, None, None], tok, miss) + self.modality_embed[m]
             first = jnp.arange(tok.shape[1]) == 0
             masks.append(here[:, None] | first[None, :])  # absent: only its missing token
             logit, emb = self.late[m](tok)
+            if det is not None:
+                logit = det + logit if self.late_tokens else det
             filled.append(tok)
             late.append(logit)
             pooled.append(emb)
@@ -99,6 +132,11 @@ class HybridFusion(nnx.Module):
         if self.mode == "early":
             flat = jnp.concatenate(pooled, -1)  # (B, 4d)
             score = self.early2(nnx.gelu(self.early1(flat)))[:, 0]
+        elif self.combine == "or":
+            logits = jnp.concatenate([late_scores, mid[:, None]], -1)  # (B, 5)
+            total = jax.nn.softplus(self.prior[...][asset_type])
+            total = total + (gate * jax.nn.softplus(logits)).sum(-1)
+            score = or_logit(total)
         else:
             score = (gate[:, :N_MODALITIES] * late_scores).sum(1) + gate[:, N_MODALITIES] * mid
         aux = {
@@ -116,4 +154,6 @@ class HybridFusion(nnx.Module):
         logits = self.gate2(nnx.gelu(self.gate1(g_in)))  # (B, 5)
         mid_ok = jnp.full_like(present[:, :1], use_mid)
         valid = jnp.concatenate([present, mid_ok], -1)
+        if self.combine == "or":  # exponents in (0, 2), near 1 at initialisation; absent: 0
+            return jnp.where(valid, 2.0 * jax.nn.sigmoid(logits), 0.0)
         return jax.nn.softmax(jnp.where(valid, logits, -1e9), -1)

@@ -17,15 +17,25 @@ from flax import nnx
 
 from models.batch import ASSET_TYPES, Batch
 from models.config import ModelConfig
-from models.encoders import CameraEncoder, NotesEncoder, ThermalEncoder, VibrationEncoder
+from models.encoders import (
+    CameraEncoder,
+    IndicatorDetector,
+    NotesEncoder,
+    ThermalEncoder,
+    VibrationEncoder,
+    score_token,
+)
 from models.features import (
     N_CAMERA_INDICATORS,
+    N_CAMERA_RATIO_INDICATORS,
     N_THERMAL_INDICATORS,
     NormStats,
     align_to_reference,
     asset_thermal_offset,
     camera_indicator_vector,
+    camera_ratio_indicators,
     identity_stats,
+    image_change,
     n_vibration_indicators,
     thermal_indicator_vector,
     thermal_residual,
@@ -89,7 +99,9 @@ class FusionModel(nnx.Module):
         self.vib_mean, self.vib_std = Stat(jnp.asarray(stats.vib_mean)), Stat(stats.vib_std)
         self.th_coef, self.th_sigma = Stat(jnp.asarray(stats.th_coef)), Stat(stats.th_sigma)
         on = arch.indicators
-        counts = (n_vibration_indicators(), N_THERMAL_INDICATORS, N_CAMERA_INDICATORS)
+        ratio = arch.camera_change == "log_ratio"
+        n_cam = N_CAMERA_RATIO_INDICATORS if ratio else N_CAMERA_INDICATORS
+        counts = (n_vibration_indicators(), N_THERMAL_INDICATORS, n_cam)
         n_in = [n + 1 if on else 0 for n in counts]  # + the normal-behaviour deviation
         self.vibration = VibrationEncoder(inp, arch, rngs, n_in[0])
         self.thermal = ThermalEncoder(inp, arch, rngs, n_in[1])
@@ -101,7 +113,14 @@ class FusionModel(nnx.Module):
         self.inputs = inp
         self.notes = NotesEncoder(inp, arch, rngs)
         self.use_baseline = arch.use_baseline
-        self.fusion = HybridFusion(arch, len(ASSET_TYPES), len(FAULT_CLASSES), rngs)
+        self.width = arch.width
+        self.camera_change = arch.camera_change
+        det = on and arch.detector
+        self.detectors = (
+            nnx.List([IndicatorDetector(n, len(ASSET_TYPES), rngs) for n in n_in]) if det else None
+        )
+        flags = (det, det, det, False)  # notes have no indicators
+        self.fusion = HybridFusion(arch, len(ASSET_TYPES), len(FAULT_CLASSES), rngs, flags)
 
     @property
     def stats(self) -> NormStats:
@@ -128,7 +147,11 @@ class FusionModel(nnx.Module):
         args, ind, ev = self._inputs(m, f)
         z = None if ind is None else self.standardise_indicators(m, ind, f.asset_type)
         enc = (self.vibration, self.thermal, self.camera)[m]
-        return enc(*args, z), ev
+        tokens = enc(*args, z)
+        if self.detectors is not None and z is not None:  # its logit rides as the last token
+            det = self.detectors[m](z, f.asset_type)
+            tokens = jnp.concatenate([tokens, score_token(det, self.width)], 1)
+        return tokens, ev
 
     def raw_indicators(self, m: int, f: Features) -> jax.Array | None:
         """Modality ``m``'s condition indicators before standardisation (B, n) (None: off)."""
@@ -176,10 +199,18 @@ class FusionModel(nnx.Module):
         img = f.image.astype(jnp.float32)
         ready = f.base_ready[:, 2, None, None, None]
         ref = f.base_image.astype(jnp.float32) / 255.0
-        change = jnp.where(ready, align_to_reference(img / 255.0, ref) - ref, 0.0)
+        if self.camera_change == "log_ratio":
+            change = jnp.where(ready, image_change(img / 255.0, ref), 0.0)
+        else:
+            change = jnp.where(ready, align_to_reference(img / 255.0, ref) - ref, 0.0)
         ind = None
         if self.camera.ind is not None:
-            ind = camera_indicator_vector(img / 255.0, change, f.base_ready[:, 2])
+            vector = (
+                camera_ratio_indicators
+                if self.camera_change == "log_ratio"
+                else camera_indicator_vector
+            )
+            ind = vector(img / 255.0, change, f.base_ready[:, 2])
         return (img / 255.0 - 0.5, change), ind, {}
 
     def encode(self, f: Features) -> tuple[tuple[jax.Array, ...], dict]:

@@ -19,7 +19,7 @@ import numpy as np
 from ingest.window import Window
 from models.baseline import AssetBaselines
 from models.config import ModelConfig
-from models.dataset import Dataset, build_dataset, load_dataset, save_dataset
+from models.dataset import Dataset, build_dataset, load_dataset, relabel, save_dataset
 from models.progress import Progress
 from plant.config import PlantConfig
 
@@ -69,8 +69,8 @@ def load_store_dataset(
 
     cache = None if cache_dir is None else cache_dir / f"dataset-{cache_key(data, plant, cfg)}.npz"
     if cache is not None and cache.is_file():
-        log.info("using cached windows %s", cache)
-        return load_dataset(cache)
+        log.info("using cached windows %s (labels recomputed from the store)", cache)
+        return relabel(load_dataset(cache), StoreReader(data).labels())
     reader = StoreReader(data)
     span = reader.time_range()
     if span is None:

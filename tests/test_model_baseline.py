@@ -155,3 +155,31 @@ def test_baseline_change_is_read_only_when_ready_and_every_fusion_scores(fusion:
     gate = np.asarray(aux["gate"])
     if fusion != "hybrid":
         assert np.all(gate[:, -1] == 0)  # the mid-fusion logit takes no part
+
+
+def test_image_change_removes_framing_and_lighting_but_keeps_every_camera_defect() -> None:
+    """Inspection photographs of one healthy scene differ in framing, exposure, colour cast and a
+    light gradient (plant.sim.camera); after image_change none of them reaches the change that
+    any simulated defect at 40 % visibility leaves (cell means for stains, rust and heat tint,
+    the share of changed pixels for a crack or a missing bolt)."""
+    from models.features import camera_ratio_indicators, image_change
+    from plant.sim.camera import CameraScene
+
+    kinds = ["crack", "leak_stain", "missing_bolt", "discolouration", "corrosion"]
+    for seed in (0, 1):
+        scene = CameraScene(64, seed, 3)
+        rng = np.random.default_rng(seed)
+        ref = scene.render([], rng)
+        shots = [scene.render([], rng) for _ in range(12)]
+        shots += [scene.render([(k, 1, 0.4)], rng) for k in kinds]
+        x = jnp.asarray(np.stack(shots), jnp.float32) / 255.0
+        r = jnp.broadcast_to(jnp.asarray(ref, jnp.float32) / 255.0, x.shape)
+        ind = np.asarray(camera_ratio_indicators(x, image_change(x, r), jnp.ones(len(shots), bool)))
+        cell, share = ind[:, 0], ind[:, 4]
+        normal, defect = slice(0, 12), slice(12, None)
+        # each defect stands out in one of the two, past every healthy photograph
+        by_cell = cell[defect] > cell[normal].max() * 1.2
+        beyond = by_cell | (share[defect] > share[normal].max() + 0.3)
+        assert beyond.all(), (seed, cell, share)
+    plain = np.asarray(image_change(x[:1], x[:1]))
+    assert np.abs(plain).max() < 1e-3  # an image against itself: nothing changed

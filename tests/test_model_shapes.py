@@ -126,8 +126,47 @@ def test_forward_returns_score_and_aux_without_nan(model: FusionModel) -> None:
     assert aux["late_scores"].shape == (B, 4) and aux["gate"].shape == (B, 5)
     assert aux["fault_logits"].shape == (B, 15)
     assert set(aux["tokens"]) == set(MODALITY_NAMES)
-    np.testing.assert_allclose(np.asarray(aux["gate"]).sum(-1), 1.0, rtol=1e-5)
-    assert np.all(np.asarray(aux["gate"])[2:, :4] == 0)  # absent modalities get no weight
+    gate = np.asarray(aux["gate"])
+    assert np.all((gate[:2] > 0) & (gate[:2] < 2))  # noisy-OR exponents of present ones
+    assert np.all(gate[2:, :4] == 0)  # absent modalities get no weight
+
+
+def test_noisy_or_adds_evidence_and_a_blind_modality_costs_nothing() -> None:
+    """The fused logit is the noisy-OR of the gated late logits: stable at both ends, it rises
+    with every modality's evidence, and a modality that sees nothing (a very negative late
+    logit) leaves the score where it was instead of averaging it down."""
+    import jax.numpy as jnp
+
+    from models.fusion import or_logit
+
+    t = jnp.asarray([1e-9, 1e-3, 0.5, 1.0, 3.0, 80.0])
+    np.testing.assert_allclose(np.asarray(or_logit(t)), np.log(np.expm1(np.float64(t))), rtol=1e-4)
+    sp = lambda x: np.log1p(np.exp(x))  # noqa: E731
+    one = float(or_logit(jnp.asarray(sp(-4.0) + sp(3.0))))
+    with_blind = float(or_logit(jnp.asarray(sp(-4.0) + sp(3.0) + sp(-30.0))))
+    with_two = float(or_logit(jnp.asarray(sp(-4.0) + sp(3.0) + sp(2.0))))
+    assert abs(with_blind - one) < 1e-6 and with_two > one + 0.1
+    assert one >= 3.0  # at least as sure as the surest modality
+
+
+def test_indicator_detector_is_monotone_in_every_indicator() -> None:
+    """Raising any standardised indicator never lowers the detector's logit; falls below normal
+    (negative deviations) change nothing."""
+    import jax.numpy as jnp
+
+    from models.encoders import IndicatorDetector
+
+    det = IndicatorDetector(5, 3, nnx.Rngs(0))
+    det.raw_weight[...] = jnp.asarray([-3.0, 0.0, 2.0, -8.0, 1.0])
+    rng = np.random.default_rng(0)
+    z = jnp.asarray(rng.normal(size=(64, 5)), jnp.float32)
+    t = jnp.zeros(64, jnp.int32)
+    base = np.asarray(det(z, t))
+    for j in range(5):
+        up = np.asarray(det(z.at[:, j].add(0.7), t))
+        assert np.all(up >= base - 1e-6)
+    low = np.asarray(det(jnp.minimum(z, 0.0) - 1.0, t))
+    np.testing.assert_allclose(low, np.asarray(det(jnp.zeros_like(z), t)), atol=1e-6)
 
 
 def test_a_missing_modality_changes_only_its_own_tokens(model: FusionModel) -> None:

@@ -65,3 +65,37 @@ def test_notes_are_labelled_visible_only_once_a_fault_is_noticeable() -> None:
     late = label_window([ep], "PA-001", 8 * hour)  # severity 0.86
     assert early[0] and early[4] < 0.55 and not early[2][notes] and early[2][vib]
     assert late[0] and late[4] > 0.55 and late[2][notes] and late[2][vib]
+
+
+def test_a_secondary_modality_is_labelled_visible_only_past_its_own_onset() -> None:
+    """A bearing defect heats its bearing only from severity 0.6 (the fault table's thermal
+    sign): before that its windows are not labelled visible in thermal; vibration, the primary,
+    is visible from onset. Relabelling a dataset reproduces label_window."""
+    from models.dataset import label_window
+    from plant.labels import FaultClass, FaultEpisode
+    from plant.readings import MODEL_MODALITIES, Modality
+
+    hour = 3600 * 10**9
+    ep = FaultEpisode(
+        "PA-001", FaultClass.BEARING_INNER, 0, 10 * hour, 11 * hour,
+        frozenset({Modality.VIBRATION, Modality.THERMAL, Modality.NOTES}), Modality.VIBRATION,
+        growth_exponent=1.0, onset_severity=0.3,
+    )  # fmt: skip
+    th, vib = MODEL_MODALITIES.index(Modality.THERMAL), MODEL_MODALITIES.index(Modality.VIBRATION)
+    early = label_window([ep], "PA-001", 3 * hour)  # severity 0.51
+    late = label_window([ep], "PA-001", 8 * hour)  # severity 0.86
+    assert early[2][vib] and not early[2][th]
+    assert late[2][vib] and late[2][th]
+    from models.dataset import Dataset, Labels, relabel
+
+    ts = np.array([3 * hour, 8 * hour, 12 * hour], np.int64)
+    stale = Labels(
+        fault=np.zeros(3, bool), fault_class=np.zeros(3, np.int32),
+        visible=np.zeros((3, 4), bool), primary=np.full(3, -1, np.int32),
+        severity=np.zeros(3, np.float32), asset=np.array(["PA-001"] * 3), ts_ns=ts,
+    )  # fmt: skip
+    fresh = relabel(Dataset(None, stale), [ep]).labels  # type: ignore[arg-type]
+    assert fresh.fault.tolist() == [True, True, False]
+    assert fresh.visible[0].tolist() == early[2].tolist()
+    assert fresh.visible[1].tolist() == late[2].tolist()
+    assert fresh.asset.tolist() == stale.asset.tolist()
