@@ -305,7 +305,9 @@ def run_once(
             )
         finally:
             broker.stop()
+    cpu0 = cpu_s()  # this process does nothing else meanwhile (pyarrow's threads included)
     parquet = measure_parquet_ceiling(readings, wl, payload_bytes=payload_bytes)
+    cpu_parquet = cpu_s() - cpu0
     mb = payload_bytes / 1e6
     limit = min(bare["messages_per_s"], parquet.messages_per_s)
     to_parquet_s = ingest["seconds"] + ingest["checkpoint_s"]
@@ -326,6 +328,7 @@ def run_once(
         "seconds_ingest": ingest["seconds"],
         "cpu_s_bare": bare["cpu_s"],
         "cpu_s_ingest": ingest["cpu_s"],
+        "cpu_s_parquet": cpu_parquet,
         "stored": ingest.get("stored"),
         "dead_letters": ingest.get("dead_letters"),
         **{k: v for k, v in ingest.items() if k in PROFILE_KEYS},
