@@ -336,6 +336,7 @@ def evaluate(
     explain_limit: int = 2000,
     baselines_dir: Path | None = None,
     variant_epochs: int | None = None,
+    new_plant: bool = False,
 ) -> dict:
     from ingest.store.reader import StoreReader
     from models.scoring import Scorer
@@ -352,6 +353,13 @@ def evaluate(
 
         split, _ = split_dataset(ds, cfg)
     parts = split_parts(ds, split)
+    if new_plant:  # another plant: its assets share names with training's, not their history
+        if baselines:
+            raise ValueError(
+                "--baselines trains variants on the training store's split; "
+                "run it on the training store, not with --new-plant"
+            )
+        parts["test"] = ds
     test = parts["test"]
     if len(test) == 0:
         raise ValueError("no test windows: the store does not cover the model's test period")
@@ -432,7 +440,11 @@ def evaluate(
             "train_windows": len(parts["train"]),
             "val_windows": len(parts["val"]),
         },
-        "split": {"test_assets": len(split.test_assets), "cut_ns": split.cut_ns},
+        "split": {
+            "test_assets": len(split.test_assets),
+            "cut_ns": split.cut_ns,
+            "new_plant": new_plant,
+        },
         "alarm_rule": plant.alarms.persistence.model_dump(mode="json"),
     }
     if shifted is not None:

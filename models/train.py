@@ -90,9 +90,13 @@ def fit_indicator_stats(model: FusionModel, ds: Dataset, chunk: int = 256) -> No
         all_mu, all_sd = robust(ind)
         for t in range(mu.shape[1]):
             sel = types == t
-            mu[m, t, :n], sd[m, t, :n] = robust(ind[sel]) if sel.sum() >= MIN_TYPE_WINDOWS else (
-                all_mu,
-                all_sd,
+            mu[m, t, :n], sd[m, t, :n] = (
+                robust(ind[sel])
+                if sel.sum() >= MIN_TYPE_WINDOWS
+                else (
+                    all_mu,
+                    all_sd,
+                )
             )
     model.ind_mu[...] = jnp.asarray(mu)
     model.ind_sd[...] = jnp.asarray(sd)

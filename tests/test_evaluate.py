@@ -64,6 +64,20 @@ def test_evaluate_writes_every_figure(tmp_path: Path) -> None:
     assert c["assets"] == len(metrics["split"]["test_assets"])  # test assets only
     assert math.isfinite(doc["seconds"])
 
+    # another plant (its own seed): every window is test data, even where asset ids coincide
+    other, out2 = tmp_path / "other", tmp_path / "eval-other.json"
+    gen2 = ["generate", *common, "--days", "0.3", "--seed", "5", "--out", str(other)]
+    assert main([*gen2, "--workers", "1"]) == 0
+    args2 = ["evaluate", *common, "--model", str(model), "--data", str(other), "--json", str(out2)]
+    assert main([*args2, "--new-plant", "--explain-limit", "20"]) == 0
+    doc2 = json.loads(out2.read_text())
+    from ingest.store.reader import StoreReader
+
+    assert doc2["counts"]["assets"] == len(StoreReader(other).assets())
+    assert doc2["split"]["new_plant"] is True
+    with pytest.raises(ValueError, match="new-plant"):
+        main([*args2, "--new-plant", "--baselines"])
+
 
 def test_isolation_forest_isolates_outliers() -> None:
     rng = np.random.default_rng(0)

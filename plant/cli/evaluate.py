@@ -33,6 +33,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--variant-epochs", type=int, help="epochs for the late/early variants (default: model's)"
     )
     p.add_argument("--explain-limit", type=int, default=2000, help="windows explained at most")
+    p.add_argument(
+        "--new-plant",
+        action="store_true",
+        help="--data is another plant than the one trained on (e.g. the benchmark plant, "
+        "generated with its own seed): every window of it is test data, whatever its asset ids",
+    )
     p.add_argument("--log-level", default="INFO")
 
 
@@ -59,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         classical_windows=args.classical_windows,
         explain_limit=args.explain_limit,
         variant_epochs=args.variant_epochs,
+        new_plant=args.new_plant,
     )
     text = json.dumps(json_safe(doc), indent=1, allow_nan=False)
     args.json.parent.mkdir(parents=True, exist_ok=True)
