@@ -21,6 +21,7 @@ import cProfile
 import json
 import pstats
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -134,6 +135,7 @@ def main() -> int:
             i = j
         return n
 
+    service._worker = threading.current_thread()  # compilations here count as stream stalls
     split = next((k for k, m in enumerate(msgs) if m[2] >= warm_end), len(msgs))
     feed(msgs[:split])
     measured = msgs[split:]

@@ -194,7 +194,9 @@ def _interp_rows(grid: np.ndarray, ts: np.ndarray, vals: np.ndarray) -> np.ndarr
     ts, vals = ts[k:], vals[k:]
     x = (grid - ts[0]).astype(np.float64)  # relative times keep ns precision in float64
     xs = (ts - ts[0]).astype(np.float64)
-    if xs.size > 1 and not np.isnan(vals).any():  # every column at once (SV: serve's hot path)
+    if not np.isnan(vals).any():  # every column at once (SV: serve's hot path)
+        if xs.size == 1:  # np.interp of one point is that point everywhere
+            return np.repeat(np.asarray(vals, np.float64), grid.size, axis=0)
         return _interp_all(x, xs, np.asarray(vals, np.float64))
     out = np.empty((grid.size, vals.shape[1]))
     for j in range(vals.shape[1]):

@@ -314,7 +314,7 @@ class Scorer:
         zeros = self._zeros
         key = (size, tuple(shape), np.dtype(dtype).str)
         if key not in zeros:
-            zeros[key] = jnp.asarray(np.zeros((size, *shape), dtype))
+            zeros[key] = jax.device_put(np.zeros((size, *shape), dtype))  # no compile
         return zeros[key]
 
     @property
@@ -341,6 +341,7 @@ class Scorer:
         t0 = time.perf_counter()
         for size in self.buckets:
             chunk = pad_batch(make_batch([], self.cfg.inputs, 1), size)
+            self._zero_samples(size, chunk.vibration.shape[1:], chunk.vibration.dtype)
             slots = np.zeros(size, np.int32)
             for m in range(len(MODEL_MODALITIES)):
                 self._cache, s, _ = incremental_step(

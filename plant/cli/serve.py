@@ -27,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--registry", type=Path, default=Path("data/models"), help="model registry (ACTIVE)"
     )
-    p.add_argument("--max-wait-ms", type=float, default=50.0, help="batching latency bound")
+    p.add_argument("--max-wait-ms", type=float, default=100.0, help="batching latency bound")
     p.add_argument("--max-batch", type=int, default=1024, help="windows per scoring call")
     p.add_argument(
         "--clock",
