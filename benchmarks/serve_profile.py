@@ -65,6 +65,13 @@ def messages(config, start: int, seconds: float, seed: int = 1) -> list[tuple[st
     ]
 
 
+def _kinds(alarms: list[dict]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for a in alarms:
+        out[a["kind"]] = out.get(a["kind"], 0) + 1
+    return out
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--config", type=Path, default=REPO / "configs" / "benchmark.toml")
@@ -166,6 +173,7 @@ def main() -> int:
         "cpu_ms_per_window": round(1000 * cpu / max(1, windows), 3),
         "realtime_headroom": round(args.seconds / cpu, 2) if cpu else None,
         "stream_compiles": service.stats.stream_compiles,
+        "alarms_by_kind": _kinds(engine.list_alarms()),
     }
     print(json.dumps(result, indent=1), flush=True)
     if prof is not None:

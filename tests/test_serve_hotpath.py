@@ -119,6 +119,9 @@ def test_engine_says_which_low_p_windows_need_an_explanation() -> None:
     assert not engine.may_use_explanation("NOT-IN-PLANT", low=k)
     t = feed(engine, "P-101", T0, [0.0001] * (k - 1))
     assert engine.may_use_explanation("P-101") and not engine.may_use_explanation("P-102")
+    assert engine.may_use_explanation("P-101", ts_ns=t)  # a new slot: the k-th low one
+    last = t - 300 * S  # the newest event fed (one per 300-s slot)
+    assert not engine.may_use_explanation("P-101", ts_ns=last + S)  # merges into its slot
     t = feed(engine, "P-101", t, [0.0001])  # raised: every later low window updates it
     assert engine.list_alarms()[0]["asset"] == "P-101"
     t = feed(engine, "P-101", t, [0.9])

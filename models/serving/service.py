@@ -369,13 +369,15 @@ class ScoringService:
         out = []
         reuse_ns = int(self.settings.explain_reuse_s * NS)
         low: dict[str, int] = {}
+        first: dict[str, int] = {}
         for ev in events:
             if ev.p_value < self.explain_below:
                 low[ev.asset] = low.get(ev.asset, 0) + 1
+                first[ev.asset] = min(first.get(ev.asset, ev.ts_ns), ev.ts_ns)
         peek = getattr(self.engine, "may_use_explanation", None)
         for ev in events:
             if ev.p_value >= self.explain_below or (
-                peek is not None and not peek(ev.asset, low[ev.asset])
+                peek is not None and not peek(ev.asset, low[ev.asset], first[ev.asset])
             ):
                 out.append(ev)
                 continue

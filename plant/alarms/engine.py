@@ -121,14 +121,16 @@ class AlarmEngine(Lifecycle, OperatorActions):
             if self.journal.batch == 1:
                 self.journal.flush()
 
-    def may_use_explanation(self, asset: str, low: int = 1) -> bool:
+    def may_use_explanation(self, asset: str, low: int = 1, ts_ns: int | None = None) -> bool:
         """Whether ``low`` more p-values below alpha for ``asset`` could raise, update or be
         judged against a machine alarm, read from the state before them (SV: the scorer
         explains only those windows; an explanation costs ~50 ms of CPU). True when the asset
         has a standing condition (active: the alarm is updated), when ``low`` more could
         complete k of m (a raise; merging into a slot never adds more than one), or when a
         sensor fault is open (the explanation decides which modality the evidence is from);
-        False for a suppressed or maintained asset and for one not in the plant."""
+        False for a suppressed or maintained asset and for one not in the plant. ``ts_ns``
+        (the earliest of those windows): in the persistence slot already counted, a low
+        p-value merges into it and cannot add to k of m."""
         with self._lock:
             if asset not in self._area or asset in self._suppressed or asset in self._maintenance:
                 return False
@@ -137,7 +139,11 @@ class AlarmEngine(Lifecycle, OperatorActions):
             p = self._persist.get(asset)
             if p is None:
                 return low >= self.settings.persistence.k
-            return p.active or p.below_alpha + low >= p.k
+            if p.active or p.below_alpha >= p.k:
+                return True
+            if ts_ns is not None and ts_ns // p.slot_ns <= p.last_slot:
+                low = 0  # merges into the last slot (or is late): no new slot below alpha
+            return p.below_alpha + low >= p.k
 
     def _sensor_fault_explains(self, ev: HealthEvent) -> bool:
         """A sensor fault is a data-quality alarm, never a machine alarm."""

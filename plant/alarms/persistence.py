@@ -80,6 +80,11 @@ class Persistence:
         self.active = True
 
     @property
+    def last_slot(self) -> int:
+        """The slot index (ts_ns // slot_ns) of the newest p-value counted."""
+        return self._last_slot
+
+    @property
     def below_alpha(self) -> int:
         """How many of the last m p-values were below alpha."""
         return self._n_on
