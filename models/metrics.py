@@ -30,6 +30,13 @@ def macro_f1(true: np.ndarray, pred: np.ndarray) -> float:
     return float(np.mean(f1s)) if f1s else float("nan")
 
 
+def fault_class_of(fault_logits: np.ndarray) -> np.ndarray:
+    """The most probable fault class (index >= 1) of each row of fault-head logits (N, C): the
+    diagnosis once a window is known to be a fault window (class 0, normal, is left out; the
+    detection figures judge fault against normal)."""
+    return np.asarray(fault_logits)[:, 1:].argmax(-1) + 1
+
+
 def json_safe(x: object) -> object:
     """``x`` for strict JSON: NaN and infinities as null (a figure with no data, e.g. AUROC with
     one class absent), numpy scalars and arrays as Python numbers and lists."""

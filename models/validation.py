@@ -12,7 +12,7 @@ from flax import nnx
 
 from models.batch import bucket_for
 from models.dataset import Dataset
-from models.metrics import auroc, macro_f1
+from models.metrics import auroc, fault_class_of, macro_f1
 from models.model import MODALITY_NAMES, Features
 
 EVAL_BUCKETS = (64, 256, 1024)
@@ -90,7 +90,8 @@ def figures(graphdef, state, ds: Dataset) -> dict:
         s_m, _, _ = predict(graphdef, state, ds, only)
         out["auroc"][name] = auroc(y[rows], s_m[rows])
         out["auroc_late_head"][name] = auroc(y[rows], late[rows, m])
-    out["fault_class_macro_f1"] = macro_f1(ds.labels.fault_class[y], fault_logits[y].argmax(-1))
+    diagnosis = fault_class_of(fault_logits[y])
+    out["fault_class_macro_f1"] = macro_f1(ds.labels.fault_class[y], diagnosis)
     singles = [v for k, v in out["auroc"].items() if k != "fused" and np.isfinite(v)]
     out["auroc"]["best_single"] = max(singles) if singles else float("nan")
     return out
