@@ -12,6 +12,7 @@ import argparse
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -50,10 +51,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--baseline-save-s", type=float, default=300.0, help="save changed baselines this often"
     )
+    p.add_argument(
+        "--switch-interval-ms",
+        type=float,
+        default=0.5,
+        help="Python's thread switch interval (the MQTT thread's wait for the GIL)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     setup_logging(args.log_level)
+    # paho's network thread reads each packet in several small recv calls, each releasing the
+    # GIL; with the worker busy it waits up to the switch interval (5 ms) to get it back, so at
+    # ~1,000 messages/s the receive side, not the CPU, fell behind (SV, issue 5). 0.5 ms lets
+    # it back in promptly at a small cost in switching.
+    sys.setswitchinterval(args.switch_interval_ms / 1000)
     config = load_plant(args)
     if args.api_port is not None:
         api = config.alarms.api.model_copy(update={"port": args.api_port})
