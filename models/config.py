@@ -123,6 +123,12 @@ class TrainConfig(Section):
     running_only: bool = Field(
         default=True, description="train and select on windows of running machines only"
     )
+    calibrate_on: Literal["all", "validation"] = Field(
+        default="all",
+        description="normal windows the conformal calibration is fitted on: all = training and "
+        "validation assets (the assets' spread, which per-type groups need), validation = the "
+        "validation assets only (strictly held out, but a handful of assets per group)",
+    )
     fast_compile: Literal["auto", "on", "off"] = Field(
         default="auto", description="cheap XLA passes (auto: under 4,096 training windows)"
     )

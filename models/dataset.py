@@ -166,6 +166,13 @@ def build_dataset(
     return Dataset(features, lab)
 
 
+def concat_datasets(parts: list[Dataset]) -> Dataset:
+    """The rows of ``parts`` one after the other (features and labels alike)."""
+    feats = Features(*(np.concatenate(x) for x in zip(*(d.features for d in parts), strict=True)))
+    labels = Labels(*(np.concatenate(x) for x in zip(*(d.labels for d in parts), strict=True)))
+    return Dataset(feats, labels)
+
+
 def relabel(ds: Dataset, episodes: list[FaultEpisode]) -> Dataset:
     """``ds`` with its labels recomputed from ``episodes`` by :func:`label_window` (labels are
     cheap and their rules change more often than the features: a cached dataset is relabelled

@@ -137,6 +137,9 @@ def test_train_registers_a_loadable_model_with_log_metrics_and_card(tmp_path: Pa
     scorer = Scorer.load(active)  # checksum verified, loads without pickle
     assert scorer.cfg.inputs.vibration_samples == 1024
     assert np.isfinite(metrics["train_seconds"])
+    # calibrated on the normal windows of training and validation assets (train.calibrate_on):
+    # more than the validation assets hold in all
+    assert metrics["calibration_groups"]["*|*"] > metrics["windows_trained"]["val"]
     check_drift_reference(active, data, tmp_path / "plant.toml")
 
 
