@@ -4,8 +4,8 @@
   for the per-modality scores the dashboard shows);
 - mid: a few learned latent tokens cross-attend to every present token (key mask), then
   self-attend; an absent modality contributes only its learned missing token;
-- gate: softmax weights over the 4 late logits and the mid logit, conditioned on the presence mask
-  and the asset type; absent modalities get weight 0.
+- gate: one weight per late logit and for the mid logit, conditioned on the presence mask and
+  the asset type; absent modalities get weight 0.
 
 With ``arch.combine = "or"`` (the default) the late and mid logits are not averaged but added
 up as evidence: a noisy-OR, P(fault) = 1 - (1 - p_prior) prod_m (1 - p_m)^g_m over the present
