@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from models.registry import linked_registry
 from plant.broker.mosquitto import MosquittoBroker, MosquittoSettings
 from plant.config import load_config
 from plant.mqtt import BrokerUrl, connect, make_client
@@ -67,14 +68,6 @@ def cpu_s(pid: int) -> float:
 def default_model() -> Path | None:
     best = REPO / "data" / "BEST_MODEL"
     return Path(best.read_text().strip()) if best.is_file() else None
-
-
-def registry_with(model: Path, root: Path) -> Path:
-    reg = root / "registry"
-    reg.mkdir()
-    (reg / model.name).symlink_to(model.resolve(), target_is_directory=True)
-    (reg / "ACTIVE").write_text(model.name + "\n")
-    return reg
 
 
 class HealthCollector:
@@ -120,7 +113,7 @@ def run_once(args: argparse.Namespace, multiply: int, model: Path) -> dict:
         text += f'\n[alarms]\njournal_path = "{tmp / "alarms.sqlite"}"\n'
         text += f'users_path = "{tmp / "users.sqlite"}"\n[alarms.api]\nport = 0\n'
         plant.write_text(text)
-        reg = registry_with(model, tmp)
+        reg = linked_registry(model, tmp)
         py = [sys.executable, "-m", "plant.cli"]
         common = ["--config", str(plant), "--broker", url]
         if multiply > 1:  # serve and ingest must know the multiplied plant's assets

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from models.registry import linked_registry
 from models.serving.service import ScoringService, ServeSettings
 from plant import codec
 from plant.alarms.engine import AlarmEngine
@@ -89,10 +90,7 @@ def main() -> int:
     start = 1_790_000_000 * S
     now = [start]
     engine = AlarmEngine(config, tmp / "alarms.sqlite", clock=lambda: now[0], batch=1000)
-    reg = tmp / "registry"
-    reg.mkdir()
-    (reg / model.name).symlink_to(model.resolve(), target_is_directory=True)
-    (reg / "ACTIVE").write_text(model.name + "\n")
+    reg = linked_registry(model, tmp)
     service = ScoringService(
         config, ServeSettings(registry=reg), client=None, engine=engine, clock=lambda: now[0]
     )

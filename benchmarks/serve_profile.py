@@ -25,6 +25,7 @@ import threading
 import time
 from pathlib import Path
 
+from models.registry import linked_registry
 from models.serving.service import ScoringService, ServeSettings
 from plant import codec
 from plant.alarms.engine import AlarmEngine
@@ -107,10 +108,7 @@ def main() -> int:
     print(f"{len(msgs)} messages built in {time.monotonic() - t0:.1f} s", flush=True)
     now = [start]
     engine = AlarmEngine(config, tmp / "alarms.sqlite", clock=lambda: now[0], batch=1000)
-    reg = tmp / "registry"
-    reg.mkdir()
-    (reg / model.name).symlink_to(model.resolve(), target_is_directory=True)
-    (reg / "ACTIVE").write_text(model.name + "\n")
+    reg = linked_registry(model, tmp)
     client = CountingClient()
     service = ScoringService(
         config,

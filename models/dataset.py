@@ -112,8 +112,8 @@ def build_dataset(
     is added to its asset's baseline while that is open, and rows whose asset's baseline is
     frozen carry it (models/baseline.py), exactly as the live scorer does."""
     feats: list[list[np.ndarray]] = []
-    labels: list[tuple] = []
-    by_asset = episodes_by_asset(episodes)
+    assets: list[str] = []
+    times: list[int] = []
     for chunk in _chunks(windows, CHUNK):
         b = make_batch(chunk, cfg.inputs, size=CHUNK)  # one compiled shape
         f = _featurize(b, cfg)
@@ -145,25 +145,14 @@ def build_dataset(
         row[0] = row[0].astype(np.float16)  # spectra: log amplitudes, float16 is plenty
         row[-5] = row[-5].astype(np.float16)  # baseline spectra likewise
         feats.append(row)
-        for w in chunk:
-            eps = by_asset.get(w.asset, [])
-            labels.append((*label_window(eps, w.asset, w.ts_ns), w.asset, w.ts_ns))
+        assets += [w.asset for w in chunk]
+        times += [w.ts_ns for w in chunk]
         if progress is not None:
             progress(k)
     if not feats:
         raise ValueError("no windows to build a dataset from: is the store empty?")
     features = Features(*(np.concatenate(parts) for parts in zip(*feats, strict=True)))
-    cols = list(zip(*labels, strict=True))
-    lab = Labels(
-        fault=np.array(cols[0], bool),
-        fault_class=np.array(cols[1], np.int32),
-        visible=np.stack(cols[2]),
-        primary=np.array(cols[3], np.int32),
-        severity=np.array(cols[4], np.float32),
-        asset=np.array(cols[5], str),
-        ts_ns=np.array(cols[6], np.int64),
-    )
-    return Dataset(features, lab)
+    return Dataset(features, label_rows(episodes, np.array(assets, str), np.array(times, np.int64)))
 
 
 def concat_datasets(parts: list[Dataset]) -> Dataset:
@@ -173,24 +162,28 @@ def concat_datasets(parts: list[Dataset]) -> Dataset:
     return Dataset(feats, labels)
 
 
+def label_rows(episodes: list[FaultEpisode], asset: np.ndarray, ts_ns: np.ndarray) -> Labels:
+    """Labels of the windows of ``asset`` at ``ts_ns`` (one row each) by :func:`label_window`."""
+    by_asset = episodes_by_asset(episodes)
+    rows = [label_window(by_asset.get(a, []), str(a), int(t))
+            for a, t in zip(asset, ts_ns, strict=True)]  # fmt: skip
+    cols = list(zip(*rows, strict=True)) or [[]] * 5
+    return Labels(
+        fault=np.array(cols[0], bool),
+        fault_class=np.array(cols[1], np.int32),
+        visible=np.stack(cols[2]) if rows else np.zeros((0, 4), bool),
+        primary=np.array(cols[3], np.int32),
+        severity=np.array(cols[4], np.float32),
+        asset=np.asarray(asset),
+        ts_ns=np.asarray(ts_ns, np.int64),
+    )
+
+
 def relabel(ds: Dataset, episodes: list[FaultEpisode]) -> Dataset:
     """``ds`` with its labels recomputed from ``episodes`` by :func:`label_window` (labels are
     cheap and their rules change more often than the features: a cached dataset is relabelled
     on every load rather than rebuilt)."""
-    by_asset = episodes_by_asset(episodes)
-    rows = [label_window(by_asset.get(a, []), str(a), int(t))
-            for a, t in zip(ds.labels.asset, ds.labels.ts_ns, strict=True)]  # fmt: skip
-    if not rows:
-        return ds
-    cols = list(zip(*rows, strict=True))
-    lab = ds.labels._replace(
-        fault=np.array(cols[0], bool),
-        fault_class=np.array(cols[1], np.int32),
-        visible=np.stack(cols[2]),
-        primary=np.array(cols[3], np.int32),
-        severity=np.array(cols[4], np.float32),
-    )
-    return Dataset(ds.features, lab)
+    return Dataset(ds.features, label_rows(episodes, ds.labels.asset, ds.labels.ts_ns))
 
 
 def save_dataset(ds: Dataset, path: Path) -> None:

@@ -77,6 +77,16 @@ def _point(registry: Path, version: str, action: str) -> None:
         f.write(json.dumps({"ts_ns": time.time_ns(), "action": action, "version": version}) + "\n")
 
 
+def linked_registry(model_dir: Path, root: Path) -> Path:
+    """A new registry ``root/registry`` whose one, active version is a link to ``model_dir``
+    (benchmarks and tools that serve an existing model without copying it)."""
+    reg = Path(root) / "registry"
+    reg.mkdir()
+    (reg / model_dir.name).symlink_to(model_dir.resolve(), target_is_directory=True)
+    _point(reg, model_dir.name, "link")
+    return reg
+
+
 def promote(registry: Path, version: str) -> None:
     """Make ``version`` the active model (its weights are verified first)."""
     registry = Path(registry)
