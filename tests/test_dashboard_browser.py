@@ -244,9 +244,11 @@ def test_expected_temperature_adds_the_assets_own_offset(scenario: Scenario):
     raw readings the page shows over the same spans; an asset whose baseline is not ready gets
     the fleet model alone."""
     from dashboard.data.evidence import thermal_evidence
-    from dashboard.data.model_info import ModelInsight
+    from dashboard.data.model_info import SOURCE_STORE, ModelInsight
     from dashboard.data.store import StoreView
     from ingest.assembly import iter_windows
+    from models.baseline import thermal_design_np
+    from models.batch import ASSET_TYPES, make_batch
     from models.config import ModelConfig
     from plant.config import load_config
     from tests.test_dashboard_scenario import MODEL_CONFIG
@@ -273,12 +275,21 @@ def test_expected_temperature_adds_the_assets_own_offset(scenario: Scenario):
         ok = np.isfinite(fleet)  # NaN: no process context yet at the very first readings
         added = np.broadcast_to(off.offset_c[:n], fleet.shape)
         np.testing.assert_allclose((own - fleet)[ok], added[ok], rtol=1e-6)
+        # the baseline's windows, on its grid: the model's thermal grid of each (what the model
+        # reads), a stopped machine's windows left out (models/baseline.py)
+        assert off.source == SOURCE_STORE  # no serve in this scenario: the store's first hours
         times = np.arange(off.start_ns, off.end_ns + 1, int(inp.baseline_spacing_s * 1e9))
-        grid = next(iter_windows(config, view.reader, [asset.id], times[:1])).thermal.ts_ns
-        span = (inp.thermal_points - 0.5) * float(np.median(np.diff(grid)))
-        rows = [(th.ts_ns <= t) & (th.ts_ns > t - span) for t in times.tolist()]
-        resid = np.concatenate([th.temperature_c[r] - fleet[r] for r in rows])
-        np.testing.assert_allclose(off.offset_c[:n], np.nanmean(resid, axis=0), atol=0.1)
+        found = iter_windows(config, view.reader, [asset.id], times)
+        windows = [w for w in found if w is not None and w.thermal is not None]
+        b = make_batch([w for w in windows if len(w.thermal.ts_ns)], inp)
+        use = b.present[:, 1] & (b.thermal_ctx[:, -1, 3] > 0.5)
+        use &= np.isfinite(b.thermal_ctx).all(axis=(1, 2))
+        assert int(use.sum()) == off.windows
+        mask = b.probe_mask[use]
+        temp = (b.thermal_c[use].mean(1) * mask).sum(0) / np.maximum(mask.sum(0), 1)
+        x = thermal_design_np(b.thermal_ctx[use].astype(np.float64)).mean(axis=(0, 1))
+        coef = insight._thermal_stats()[0][ASSET_TYPES.index(asset.type)]
+        np.testing.assert_allclose(off.offset_c[:n], (temp - coef @ x)[:n], atol=1e-3)
         largest = max(largest, float(np.max(np.abs(off.offset_c[:n]))))
     assert ready >= 4 and largest > 0.3  # some asset does differ from its type's model
 

@@ -7,6 +7,8 @@ from the WAL) between the two reads is then seen at least once, and deduplicatio
 
 from __future__ import annotations
 
+import itertools
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -49,7 +51,7 @@ def _assets(asset: AssetFilter) -> set[str] | None:
     return {asset} if isinstance(asset, str) else set(asset)
 
 
-READ_ATTEMPTS = 5  # listings tried when store upkeep removes a file under a reader
+READ_RETRY_S = 10.0  # how long a read lists again while store upkeep removes files under it
 
 
 def _files(base: Path, start_ns: int | None, end_ns: int | None) -> list[str]:
@@ -82,7 +84,8 @@ def _filter(
 def _read_parquet(
     base: Path, schema: pa.Schema, time_col: str, start_ns, end_ns, assets, columns=None
 ) -> pa.Table:
-    for attempt in range(READ_ATTEMPTS):
+    deadline = time.monotonic() + READ_RETRY_S
+    for attempt in itertools.count():
         files = _files(base, start_ns, end_ns)
         if not files:
             empty = schema.empty_table()
@@ -93,9 +96,11 @@ def _read_parquet(
             return dataset.to_table(columns=columns, filter=expr)
         except FileNotFoundError:
             # compaction or retention replaced a file between listing and reading: the rows
-            # are in the new file (compaction publishes it before deleting), so list again
-            if attempt == READ_ATTEMPTS - 1:
+            # are in the new file (compaction publishes it before deleting), so list again;
+            # back off a little, so that back-to-back compactions cannot starve the reader
+            if time.monotonic() > deadline:
                 raise
+            time.sleep(min(0.001 * 2**attempt, 0.05))
     raise AssertionError("unreachable")
 
 
