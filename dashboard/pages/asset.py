@@ -10,7 +10,7 @@ from dash import Input, Output, State, callback, dcc, html
 from dashboard.components import fmt_ts, notice, priority_badge, state_badge
 from dashboard.context import current, current_user
 from dashboard.data.alarms_api import ApiError
-from dashboard.data.explanation import latest_for_asset
+from dashboard.data.explanation import Explanation, latest_for_asset
 from dashboard.evidence_panels import GRAPH_CONFIG, evidence_panels
 from dashboard.figures.health import health_trend
 from dashboard.shapley_panel import shapley_panel
@@ -85,8 +85,20 @@ def body(asset_id: str) -> list:
     if problem:
         out.append(notice(problem, kind="error"))
     out.append(shapley_panel(expl, f"asset-{asset_id}"))
-    out += evidence_panels(ctx.plant, ctx.store, ctx.insight, asset, now, fault, expl)
+    at = evidence_time(now, latest, expl)
+    out += evidence_panels(ctx.plant, ctx.store, ctx.insight, asset, at, fault, expl)
     return out
+
+
+def evidence_time(now_ns: int, latest: object | None, expl: Explanation | None) -> int:
+    """Where the asset page's evidence looks back from: the window the explanation shown above
+    it explains (so the raw evidence and the attribution are of one time), else the latest
+    health score's window, else now. A plant whose data lags the wall clock (a replay, a
+    gateway that buffered) still shows its latest evidence, each panel with its own time."""
+    for ts in (expl.ts_ns if expl is not None else 0, getattr(latest, "ts_ns", 0)):
+        if ts and ts <= now_ns:
+            return int(ts)
+    return now_ns
 
 
 def _summary(latest, active) -> html.Div:
