@@ -236,6 +236,31 @@ def test_operator_sees_the_fault_opens_its_alarm_and_acknowledges_it(
     page.close()
 
 
+def test_asset_page_health_ends_with_the_alarm_engines_latest(scenario: Scenario):
+    """The asset page's summary and trend read the store, where serve flushes scores about a
+    minute apart; the alarm engine's latest health (GET /assets/{asset}/health) ends them where
+    it is newer. The client reads the engine's document whole; an asset without health: None."""
+    import dataclasses
+
+    from dashboard.data.alarms_api import AlarmApiClient
+    from dashboard.data.latest import with_live
+    from dashboard.data.store import StoreView
+
+    api = AlarmApiClient(scenario.api_url)
+    token = api.create_token(*OPERATOR)["token"]
+    doc = scenario.engine.health()[scenario.asset]
+    live = api.asset_health(token, scenario.asset)
+    assert live is not None and (live.ts_ns, live.health) == (doc["ts_ns"], doc["health"])
+    assert live.fault_probability == doc["fault_probability"] and live.fault_class
+    assert live.missing == [m for m, p in doc["present"].items() if not p]
+    assert api.asset_health(token, "no-such-asset") is None
+    store = StoreView(scenario.store).health_history(scenario.asset, 0, scenario.now_ns + 1)
+    assert store[-1].ts_ns == live.ts_ns  # the same event, stored: the store's is kept
+    assert with_live(store, live)[-1] is store[-1] and with_live([], live) == [live]
+    newer = dataclasses.replace(live, ts_ns=live.ts_ns + 60 * 10**9, health=12.0)
+    assert with_live(store, newer) == [*store, newer] and with_live(store, None) is store
+
+
 def test_expected_temperature_adds_the_assets_own_offset(scenario: Scenario):
     """The asset page's expected temperature is the fleet model plus the asset's offset (its
     baseline's mean standardised residual x residual std, models/features.py): the offset is the

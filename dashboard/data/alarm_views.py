@@ -114,6 +114,14 @@ class HealthView:
     staleness_s: dict[str, float]
     model_version: str = ""
     explanation: dict[str, Any] | None = None
+    fault_probability: float = 0.0
+
+    @property
+    def missing(self) -> list[str]:
+        """The model's modalities absent from this score (as ``HealthEvent.missing``)."""
+        from plant.readings import MODEL_MODALITIES
+
+        return [m.value for m in MODEL_MODALITIES if not self.present.get(m.value, False)]
 
 
 def health_from_api(doc: dict[str, Any]) -> HealthView:
@@ -127,4 +135,5 @@ def health_from_api(doc: dict[str, Any]) -> HealthView:
         staleness_s=dict(doc.get("staleness_s") or {}),
         model_version=str(doc.get("model_version", "")),
         explanation=doc.get("explanation"),
+        fault_probability=float(doc.get("fault_probability", 0.0)),
     )

@@ -87,6 +87,16 @@ class AlarmApiClient:
         doc = self._call("GET", "/health", token)
         return {asset: health_from_api(h) for asset, h in doc["health"].items()}
 
+    def asset_health(self, token: str, asset: str) -> HealthView | None:
+        """The alarm engine's latest health event of ``asset`` (None: none yet)."""
+        path = f"/assets/{urllib.parse.quote(asset, safe='')}/health"
+        try:
+            return health_from_api(self._call("GET", path, token))
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
     def asset_explanation(self, token: str, asset: str) -> tuple[dict[str, Any], int | None] | None:
         """The latest window of ``asset`` explained on request by ``plantwatch serve``
         (``GET /assets/{asset}/explanation``): (explanation document, window time), or None when

@@ -10,7 +10,8 @@ from dash import Input, Output, State, callback, dcc, html
 from dashboard.components import fmt_ts, notice, priority_badge, state_badge
 from dashboard.context import current, current_user
 from dashboard.data.alarms_api import ApiError
-from dashboard.data.explanation import Explanation, latest_for_asset
+from dashboard.data.explanation import latest_for_asset
+from dashboard.data.latest import evidence_time, with_live
 from dashboard.evidence_panels import GRAPH_CONFIG, evidence_panels
 from dashboard.figures.health import health_trend
 from dashboard.shapley_panel import shapley_panel
@@ -64,7 +65,16 @@ def body(asset_id: str) -> list:
     except ApiError as exc:
         alarms = []
         out.append(notice(f"Alarm service not reachable: {exc.detail}", kind="error"))
-    history = ctx.store.health_history(asset_id, now - TREND_S * 10**9, now) if ctx.store else []
+    history: list = (
+        ctx.store.health_history(asset_id, now - TREND_S * 10**9, now) if ctx.store else []
+    )
+    # the store has serve's scores as it flushes them (about a minute apart); the alarm
+    # engine's latest is newer where it is: the summary and the trend end with it
+    try:
+        live = ctx.api.asset_health(user.token, asset_id)
+    except ApiError:
+        live = None  # said above if the service is down; the store's history still shows
+    history = with_live(history, live)
     latest = history[-1] if history else None
     # open alarms, shelved ones included: the page links to each (with its state)
     out.append(_summary(latest, [a for a in alarms if not a.closed and a.state != "normal"]))
@@ -88,17 +98,6 @@ def body(asset_id: str) -> list:
     at = evidence_time(now, latest, expl)
     out += evidence_panels(ctx.plant, ctx.store, ctx.insight, asset, at, fault, expl)
     return out
-
-
-def evidence_time(now_ns: int, latest: object | None, expl: Explanation | None) -> int:
-    """Where the asset page's evidence looks back from: the window the explanation shown above
-    it explains (so the raw evidence and the attribution are of one time), else the latest
-    health score's window, else now. A plant whose data lags the wall clock (a replay, a
-    gateway that buffered) still shows its latest evidence, each panel with its own time."""
-    for ts in (expl.ts_ns if expl is not None else 0, getattr(latest, "ts_ns", 0)):
-        if ts and ts <= now_ns:
-            return int(ts)
-    return now_ns
 
 
 def _summary(latest, active) -> html.Div:
