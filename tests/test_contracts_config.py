@@ -88,6 +88,25 @@ def test_config_check_command_accepts_the_example(tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stderr
     assert "6 assets" in run.stdout
+    assert "warning" not in run.stdout  # 1 s snapshots: 11+ shaft turns on every asset
+
+
+def test_config_check_warns_of_a_vibration_snapshot_too_short_for_its_lines(tmp_path) -> None:
+    from plant.cli.config_check import advisories
+    from tests.test_train_cli import TINY_PLANT
+
+    short = parse_config(TINY_PLANT, source="tiny.toml")  # 0.1 s at 1450 rpm: 2.4 turns
+    (line,) = advisories(short)
+    assert "PA-001 and 5 more" in line and "2.4 shaft turns at 1450 rpm" in line
+    assert "snapshot_s >= 0.33" in line
+    assert (
+        advisories(parse_config(TINY_PLANT.replace("snapshot_s = 0.1", "snapshot_s = 1.0"))) == []
+    )
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY_PLANT)
+    run = subprocess.run([sys.executable, "-m", "plant.cli", "config", "check", str(path)],
+                         capture_output=True, text=True, cwd=REPO)  # fmt: skip
+    assert run.returncode == 0 and f"warning: {line}" in run.stdout  # valid, but said
 
 
 def test_config_reference_page_is_generated_from_the_current_models() -> None:

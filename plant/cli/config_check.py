@@ -45,4 +45,37 @@ def run(args: argparse.Namespace) -> int:
         f"{len(assets)} assets ({', '.join(f'{n} {t}' for t, n in sorted(types.items()))}), "
         f"{sensors} sensors"
     )
+    for line in advisories(config):
+        print(f"warning: {line}")
     return 0
+
+
+# Shaft turns per vibration snapshot: a spectrum resolves lines 1/turns of a shaft order apart,
+# and bearing defect lines (BPFO ~3.1-3.6x, BPFI ~4.9-5.4x) sit within 0.3-0.5 orders of shaft
+# harmonics; an eighth of an order needs 8 turns (and gives ~25+ defect impacts to average).
+MIN_SHAFT_TURNS = 8.0
+
+
+def advisories(config: object) -> list[str]:
+    """What is valid but will cost detection quality, one line per sensor configuration: a
+    vibration snapshot shorter than ``MIN_SHAFT_TURNS`` turns of the slowest shaft it sees
+    (its defect lines then blur into the shaft harmonics, and a few impacts do not stand out
+    from load-driven change; docs/ARCHITECTURE.md)."""
+    seen: dict[tuple[str, float, float], list[str]] = {}
+    for asset in config.resolved_assets:  # type: ignore[attr-defined]
+        for s in asset.sensors:
+            if s.modality.value == "vibration" and s.snapshot_s is not None:
+                key = (s.id, float(s.snapshot_s), float(asset.config.speed_rpm[0]))
+                seen.setdefault(key, []).append(asset.id)
+    out = []
+    for (sensor, snap, rpm), assets in sorted(seen.items()):
+        turns = snap * rpm / 60.0
+        if turns < MIN_SHAFT_TURNS:
+            need = MIN_SHAFT_TURNS * 60.0 / rpm
+            where = assets[0] if len(assets) == 1 else f"{assets[0]} and {len(assets) - 1} more"
+            out.append(
+                f"{where}: sensor {sensor}'s {snap:g} s snapshot holds {turns:.1f} shaft turns at "
+                f"{rpm:g} rpm; bearing and gear lines need at least {MIN_SHAFT_TURNS:.0f} "
+                f"(snapshot_s >= {need:.2f})"
+            )
+    return out
