@@ -129,6 +129,12 @@ class TrainConfig(Section):
         "validation assets (the assets' spread, which per-type groups need), validation = the "
         "validation assets only (strictly held out, but a handful of assets per group)",
     )
+    thermal_model: Literal["rise", "free"] = Field(
+        default="rise",
+        description="the thermal normal-behaviour model: rise = of the rise over ambient "
+        "(ambient coefficient 1: extrapolates to hot and cold days), free = every coefficient "
+        "fitted (models before this option)",
+    )
     fast_compile: Literal["auto", "on", "off"] = Field(
         default="auto", description="cheap XLA passes (auto: under 4,096 training windows)"
     )

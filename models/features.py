@@ -140,13 +140,26 @@ def asset_thermal_offset(f, stats: NormStats) -> jax.Array:
     return (jnp.asarray(f.base_th_temp) - expected) / sigma
 
 
-def fit_thermal_model(batch, n_types: int, ridge: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
-    """Least squares per asset type and probe on the (normal) windows of ``batch`` (numpy)."""
+AMBIENT = 2  # the ambient column of :func:`thermal_design`
+
+
+def fit_thermal_model(
+    batch, n_types: int, ridge: float = 1e-3, rise: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Least squares per asset type and probe on the (normal) windows of ``batch`` (numpy).
+
+    ``rise`` (default): the model is of the rise over ambient, its ambient coefficient fixed at
+    1, as a machine's steady temperature is ambient plus the heat of its losses. A training
+    plant sees a narrow band of ambients, in which a free ambient coefficient is poorly
+    determined (it trades off against the intercept) and extrapolates badly to a hot day: on
+    the shifted-conditions set (ambient +8 C) it gave inverted thermal AUROC and false alarms.
+    ``rise=False``: every coefficient free (models trained before this option)."""
     p = batch.thermal_c.shape[-1]
     coef = np.zeros((n_types, p, N_THERMAL_FEATURES), np.float32)
     sigma = np.ones((n_types, p), np.float32)
     present = batch.present[:, 1]
     design = np.asarray(thermal_design(jnp.asarray(batch.thermal_ctx)))
+    free = [j for j in range(N_THERMAL_FEATURES) if not (rise and j == AMBIENT)]
     for a in range(n_types):
         for j in range(p):
             rows = present & (batch.asset_type == a) & batch.probe_mask[:, j]
@@ -154,10 +167,14 @@ def fit_thermal_model(batch, n_types: int, ridge: float = 1e-3) -> tuple[np.ndar
                 continue
             x = design[rows].reshape(-1, N_THERMAL_FEATURES)
             y = batch.thermal_c[rows][:, :, j].reshape(-1)
-            gram = x.T @ x + ridge * len(y) * np.eye(N_THERMAL_FEATURES)
-            beta = np.linalg.solve(gram, x.T @ y)
-            coef[a, j] = beta
-            sigma[a, j] = max(float(np.std(y - x @ beta)), 0.05)
+            base = x[:, AMBIENT] if rise else np.zeros_like(y)
+            xf = x[:, free]
+            gram = xf.T @ xf + ridge * len(y) * np.eye(len(free))
+            beta = np.linalg.solve(gram, xf.T @ (y - base))
+            coef[a, j, free] = beta
+            if rise:
+                coef[a, j, AMBIENT] = 1.0
+            sigma[a, j] = max(float(np.std(y - x @ coef[a, j].astype(np.float64))), 0.05)
     return coef, sigma
 
 

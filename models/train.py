@@ -38,12 +38,13 @@ log = logging.getLogger(__name__)
 FAST_BELOW = 4096  # training windows below which fast_compile="auto" turns it on
 
 
-def fit_stats(ds: Dataset) -> NormStats:
-    """Normaliser statistics from the normal windows of ``ds`` (training assets and period)."""
+def fit_stats(ds: Dataset, thermal_rise: bool = True) -> NormStats:
+    """Normaliser statistics from the normal windows of ``ds`` (training assets and period);
+    ``thermal_rise``: the thermal model is of the rise over ambient (``[train] thermal_model``)."""
     normal = ds.take(np.flatnonzero(~ds.labels.fault))
     f = normal.features
     vib_mean, vib_std = fit_vibration_stats(f.vib.astype(np.float32), f.present[:, 0])
-    coef, sigma = fit_thermal_model(f, len(ASSET_TYPES))
+    coef, sigma = fit_thermal_model(f, len(ASSET_TYPES), rise=thermal_rise)
     return NormStats(vib_mean, vib_std, coef, sigma)
 
 
@@ -265,7 +266,7 @@ def train_and_evaluate(cfg: ModelConfig, workdir: Path, ds: Dataset) -> tuple[Fu
     )
     key = jax.random.key(t.seed)
     key, init_key = jax.random.split(key)
-    model = init_model(cfg, init_key, fit_stats(train))
+    model = init_model(cfg, init_key, fit_stats(train, cfg.train.thermal_model == "rise"))
     fit_indicator_stats(model, train)
     steps_per_epoch = t.steps_per_epoch or max(1, len(train) // t.batch_size)
     opt = nnx.Optimizer(model, make_optimizer(cfg, steps_per_epoch * t.epochs), wrt=nnx.Param)
