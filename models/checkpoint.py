@@ -94,6 +94,7 @@ def load_model(model_dir: Path) -> tuple[FusionModel, ModelConfig, dict]:
     arch = raw.setdefault("arch", {})
     arch.setdefault("indicators", False)  # saved before indicators existed
     arch.setdefault("detector", False)  # saved before the detectors and the noisy-OR
+    arch.setdefault("load_conditioned", False)  # saved before load-conditioned indicators
     arch.setdefault("combine", "gate")
     arch.setdefault("camera_change", "difference")  # saved before features.image_change
     cfg = ModelConfig.model_validate(raw)

@@ -58,6 +58,12 @@ class ArchConfig(Section):
         "prominences at the asset's kinematic orders, residual and image-change summaries)",
     )
     indicator_tokens: int = Field(default=2, ge=1, le=16, description="tokens per indicator set")
+    load_conditioned: bool = Field(
+        default=True,
+        description="vibration indicators standardised against normal windows at the same load "
+        "(per asset type, a slope on load fraction): mesh and rolling vibration grow with "
+        "torque, so a busy day is not a fault",
+    )
     vibration_spectra: bool = Field(
         default=True,
         description="the vibration encoder also convolves the whole spectra (false: indicator "

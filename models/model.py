@@ -92,6 +92,14 @@ class Stat(nnx.Variable):
     """Normaliser statistics: saved with the weights, never trained."""
 
 
+def load_of(f: Features) -> jax.Array:
+    """(B,) the window's latest load fraction, NaN where unknown (no thermal context, or the
+    machine not running)."""
+    ctx = f.thermal_ctx[:, -1]
+    known = f.present[:, 1] & (ctx[:, 3] > 0.5) & jnp.isfinite(ctx[:, 0])
+    return jnp.where(known, ctx[:, 0], jnp.nan)
+
+
 class FusionModel(nnx.Module):
     def __init__(self, cfg: ModelConfig, rngs: nnx.Rngs, stats: NormStats | None = None):
         inp, arch = cfg.inputs, cfg.arch
@@ -110,6 +118,12 @@ class FusionModel(nnx.Module):
             shape = (3, len(ASSET_TYPES), max(counts))
             self.ind_mu = Stat(jnp.zeros(shape, jnp.float32))
             self.ind_sd = Stat(jnp.ones(shape, jnp.float32))
+        # vibration indicators' slope on load per type, about the type's median load (zeros:
+        # none; fit_indicator_stats); thermal has its own normal-behaviour model of load
+        lc = on and arch.load_conditioned
+        n_types = len(ASSET_TYPES)
+        self.ind_beta = Stat(jnp.zeros((n_types, max(counts)), jnp.float32)) if lc else None
+        self.ind_load0 = Stat(jnp.zeros((n_types,), jnp.float32)) if lc else None
         self.inputs = inp
         self.notes = NotesEncoder(inp, arch, rngs)
         self.use_baseline = arch.use_baseline
@@ -145,7 +159,7 @@ class FusionModel(nnx.Module):
             tokens, weight = self.notes(f.note_ids)
             return tokens, {"note_token_weight": weight}
         args, ind, ev = self._inputs(m, f)
-        z = None if ind is None else self.standardise_indicators(m, ind, f.asset_type)
+        z = None if ind is None else self.standardise_indicators(m, ind, f.asset_type, load_of(f))
         enc = (self.vibration, self.thermal, self.camera)[m]
         tokens = enc(*args, z)
         if self.detectors is not None and z is not None:  # its logit rides as the last token
@@ -157,13 +171,21 @@ class FusionModel(nnx.Module):
         """Modality ``m``'s condition indicators before standardisation (B, n) (None: off)."""
         return self._inputs(m, f)[1]
 
-    def standardise_indicators(self, m: int, ind: jax.Array, asset_type: jax.Array) -> jax.Array:
+    def standardise_indicators(
+        self, m: int, ind: jax.Array, asset_type: jax.Array, load: jax.Array | None = None
+    ) -> jax.Array:
         """(B, n) -> (B, n + 1): deviation from the normal windows of the asset's type in robust
         standard units (median, 84th percentile; ``fit_indicator_stats``), log-compressed, and
-        a normal-behaviour deviation (the mean of the three largest positive deviations)."""
+        a normal-behaviour deviation (the mean of the three largest positive deviations).
+        Vibration's (``[arch] load_conditioned``) are first moved to the type's median load
+        along the type's slope; ``load`` (B,) NaN where unknown (no correction)."""
         n = ind.shape[-1]
         mu = self.ind_mu[...][m][asset_type][:, :n]
         sd = self.ind_sd[...][m][asset_type][:, :n]
+        if m == 0 and self.ind_beta is not None and load is not None:
+            load0 = self.ind_load0[...][asset_type]
+            dl = jnp.where(jnp.isfinite(load), load - load0, 0.0)[:, None]
+            ind = ind - self.ind_beta[...][asset_type][:, :n] * dl
         z = jnp.clip((ind - mu) / sd, -50.0, 200.0)
         dev = jax.lax.top_k(jnp.maximum(z, 0.0), 3)[0].mean(-1, keepdims=True)
         x = jnp.concatenate([z, dev], -1)

@@ -88,6 +88,9 @@ def fit_indicator_stats(model: FusionModel, ds: Dataset, chunk: int = 256) -> No
             scale = np.maximum(np.percentile(x, 84, 0) - med, med - np.percentile(x, 16, 0))
             return med, np.maximum(scale, IND_FLOOR)
 
+        if m == 0 and getattr(model, "ind_beta", None) is not None:
+            load = window_load(normal.features)[rows]
+            ind = _fit_load_slopes(model, ind, load, types)
         all_mu, all_sd = robust(ind)
         for t in range(mu.shape[1]):
             sel = types == t
@@ -101,6 +104,49 @@ def fit_indicator_stats(model: FusionModel, ds: Dataset, chunk: int = 256) -> No
             )
     model.ind_mu[...] = jnp.asarray(mu)
     model.ind_sd[...] = jnp.asarray(sd)
+
+
+MIN_LOAD_SD = 0.03  # load spread of a type's normal windows below which no slope is fitted
+
+
+def window_load(f: Features) -> np.ndarray:
+    """(N,) each window's latest load fraction, NaN where unknown (as ``models.model.load_of``)."""
+    ctx = np.asarray(f.thermal_ctx)[:, -1]
+    known = np.asarray(f.present)[:, 1] & (ctx[:, 3] > 0.5) & np.isfinite(ctx[:, 0])
+    return np.where(known, ctx[:, 0], np.nan)
+
+
+def _fit_load_slopes(
+    model: FusionModel, ind: np.ndarray, load: np.ndarray, types: np.ndarray
+) -> np.ndarray:
+    """Set ``ind_beta`` / ``ind_load0`` (per type: least-squares slope of each vibration
+    indicator on load, winsorised at the 2nd and 98th percentiles so a few odd windows do not
+    tilt it, about the type's median load; the fleet's for a type with too few windows or too
+    narrow a load range) and return ``ind`` moved to that median load."""
+    n = ind.shape[1]
+    beta = np.zeros(np.asarray(model.ind_beta[...]).shape, np.float32)
+    load0 = np.zeros(np.asarray(model.ind_load0[...]).shape, np.float32)
+
+    def slope(x: np.ndarray, ld: np.ndarray) -> tuple[np.ndarray, float]:
+        ok = np.isfinite(ld)
+        if ok.sum() < MIN_TYPE_WINDOWS or np.std(ld[ok]) < MIN_LOAD_SD:
+            return np.zeros(n), float(np.nanmedian(ld)) if ok.any() else 0.0
+        x, ld = x[ok], ld[ok]
+        x = np.clip(x, np.percentile(x, 2, 0), np.percentile(x, 98, 0))
+        dl = ld - ld.mean()
+        return (dl @ (x - x.mean(0))) / (dl @ dl), float(np.median(ld))
+
+    fleet = slope(ind, load)
+    out = ind.copy()
+    for t in range(beta.shape[0]):
+        sel = types == t
+        b, l0 = slope(ind[sel], load[sel]) if sel.sum() >= MIN_TYPE_WINDOWS else fleet
+        beta[t, :n], load0[t] = b, l0
+        dl = np.where(np.isfinite(load[sel]), load[sel] - l0, 0.0)
+        out[sel] = ind[sel] - beta[t, :n] * dl[:, None]
+    model.ind_beta[...] = jnp.asarray(beta)
+    model.ind_load0[...] = jnp.asarray(load0)
+    return out
 
 
 def make_optimizer(cfg: ModelConfig, steps: int) -> optax.GradientTransformation:
