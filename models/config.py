@@ -59,10 +59,11 @@ class ArchConfig(Section):
     )
     indicator_tokens: int = Field(default=2, ge=1, le=16, description="tokens per indicator set")
     load_conditioned: bool = Field(
-        default=True,
+        default=False,
         description="vibration indicators standardised against normal windows at the same load "
         "(per asset type, a slope on load fraction): mesh and rolling vibration grow with "
-        "torque, so a busy day is not a fault",
+        "torque, so a busy day is not a fault. Off by default: on two seeds of a 1-day plant it "
+        "raised shifted-load vibration AUROC but not realised alpha (docs/MODEL.md)",
     )
     vibration_spectra: bool = Field(
         default=True,

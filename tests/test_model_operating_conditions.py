@@ -77,9 +77,9 @@ def test_vibration_indicators_are_judged_at_their_own_load() -> None:
     ind = rng.normal(0, 0.1, (n, k))
     ind[:, 0] += np.where(types == 0, 2.0 * load, 0.0)
     load[:12] = np.nan  # no context: no correction, and no part in the fit
-    on = FusionModel(ModelConfig.model_validate(TINY), nnx.Rngs(0))
-    off_cfg = {**TINY, "arch": {**TINY["arch"], "load_conditioned": False}}
-    off = FusionModel(ModelConfig.model_validate(off_cfg), nnx.Rngs(0))
+    on_cfg = {**TINY, "arch": {**TINY["arch"], "load_conditioned": True}}
+    on = FusionModel(ModelConfig.model_validate(on_cfg), nnx.Rngs(0))
+    off = FusionModel(ModelConfig.model_validate(TINY), nnx.Rngs(0))  # the default
     assert off.ind_beta is None
     moved = _fit_load_slopes(on, ind, load, types)
     beta = np.asarray(on.ind_beta[...])
