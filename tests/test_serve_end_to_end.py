@@ -68,7 +68,11 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Train a tiny model, then calibrate it on a fault-free plant of another seed."""
     tmp = tmp_path_factory.mktemp("model")
     (tmp / "plant.toml").write_text(E2E_PLANT)
-    (tmp / "normal.toml").write_text(_tiny())
+    # the calibration plant: 24 healthy pumps, so that the spread between assets is in the
+    # reference (six left a pump that sat 0.3 above the others, in a normal spread of 0.1,
+    # below alpha in most of its windows)
+    assert "count = 6" in E2E_PLANT
+    (tmp / "normal.toml").write_text(_tiny().replace("count = 6", "count = 24"))
     # three compiled batch sizes (serve compiles every bucket before it scores); per-asset
     # baselines over each asset's first plant hour, so the live run can freeze them; the
     # snapshot's first 8192 samples on 128 order bins, a little wider and longer than the
@@ -99,8 +103,9 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _calibrate(model: Path, config_path: Path) -> None:
-    """Held-out NORMAL windows: a fault-free plant of another seed, replayed through the live
-    scorer (per-asset baselines included) for 3 plant hours; windows after the baselines froze."""
+    """Held-out NORMAL windows: a fault-free plant of another seed and more assets, replayed
+    through the live scorer (per-asset baselines included) for 3 plant hours; windows after the
+    baselines froze."""
     from ingest.assembly import WindowAssembler
     from models.calibration import Calibration, calibration_group
     from models.serving.live import LiveScorer
