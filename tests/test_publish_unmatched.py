@@ -75,6 +75,12 @@ def test_unmatched_non_retained_is_retried_and_retained_is_accepted(mosquitto):
         assert wait_for(lambda: got == [b"x"], 5)  # the retained one was kept
         window.publish("plantwatch/v1/test/plain", b"heard")
         assert window.flush(5) and wait_for(lambda: got == [b"x", b"heard"], 5)
+        # the broker has dropped the subscription once it acknowledges the UNSUBSCRIBE (a
+        # DISCONNECT alone races the next publish, which then still matches)
+        gone = threading.Event()
+        sub.on_unsubscribe = lambda *_a: gone.set()
+        sub.unsubscribe("plantwatch/v1/test/#")
+        assert gone.wait(5)
         sub.disconnect()
         sub.loop_stop()
         t0 = time.monotonic()
