@@ -29,7 +29,7 @@ from models.drift import save_reference
 from models.features import NormStats, fit_thermal_model, fit_vibration_stats
 from models.losses import modality_dropout, total_loss
 from models.metrics import json_safe
-from models.model import Features, FusionModel
+from models.model import Features, FusionModel, load_of
 from models.progress import Progress
 from models.splits import Split, make_split
 from models.validation import FAST_COMPILE, fast_compile, figures, set_fast_compile
@@ -89,7 +89,7 @@ def fit_indicator_stats(model: FusionModel, ds: Dataset, chunk: int = 256) -> No
             return med, np.maximum(scale, IND_FLOOR)
 
         if m == 0 and getattr(model, "ind_beta", None) is not None:
-            load = window_load(normal.features)[rows]
+            load = np.asarray(load_of(normal.features), np.float64)[rows]
             ind = _fit_load_slopes(model, ind, load, types)
         all_mu, all_sd = robust(ind)
         for t in range(mu.shape[1]):
@@ -107,13 +107,6 @@ def fit_indicator_stats(model: FusionModel, ds: Dataset, chunk: int = 256) -> No
 
 
 MIN_LOAD_SD = 0.03  # load spread of a type's normal windows below which no slope is fitted
-
-
-def window_load(f: Features) -> np.ndarray:
-    """(N,) each window's latest load fraction, NaN where unknown (as ``models.model.load_of``)."""
-    ctx = np.asarray(f.thermal_ctx)[:, -1]
-    known = np.asarray(f.present)[:, 1] & (ctx[:, 3] > 0.5) & np.isfinite(ctx[:, 0])
-    return np.where(known, ctx[:, 0], np.nan)
 
 
 def _fit_load_slopes(
