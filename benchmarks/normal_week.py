@@ -72,6 +72,13 @@ def main() -> int:
         if not best.is_file():
             p.error("no --model and no data/BEST_MODEL")
         model = Path(best.read_text().strip())
+    if not (model / "manifest.json").is_file():  # a registry: its active model
+        from models.registry import active_model
+
+        active = active_model(model)
+        if active is None:
+            p.error(f"--model {model}: neither a model directory nor a registry with one active")
+        model = Path(active)
     import jax
 
     jax.config.update(  # compiled once, reused by the next run
@@ -95,6 +102,8 @@ def main() -> int:
         config, ServeSettings(registry=reg), client=None, engine=engine, clock=lambda: now[0]
     )
     service.poll_model(block=True)
+    if service.live is None:  # no model scored: every figure below would be a silent zero
+        raise SystemExit(f"model {model} did not load into the scoring service (see the log)")
     sim = PlantSimulator(config, args.seed, start, assets=frozenset(chosen), step_s=args.chunk_s)
     topic_of = TopicMap(config)
     states: dict[str, tuple[list[int], list[str]]] = {a: ([], []) for a in chosen}
