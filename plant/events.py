@@ -54,7 +54,12 @@ class HealthEvent:
 
     @property
     def missing(self) -> list[str]:
-        return [m.value for m in MODEL_MODALITIES if not self.present.get(m.value, False)]
+        return missing_modalities(self.present)
+
+
+def missing_modalities(present: dict[str, bool]) -> list[str]:
+    """The model's modalities (MODEL_MODALITIES order) not present in ``present``."""
+    return [m.value for m in MODEL_MODALITIES if not present.get(m.value, False)]
 
 
 _FIELDS = tuple(f.name for f in dataclasses.fields(HealthEvent))

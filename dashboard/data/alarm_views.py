@@ -119,9 +119,9 @@ class HealthView:
     @property
     def missing(self) -> list[str]:
         """The model's modalities absent from this score (as ``HealthEvent.missing``)."""
-        from plant.readings import MODEL_MODALITIES
+        from plant.events import missing_modalities
 
-        return [m.value for m in MODEL_MODALITIES if not self.present.get(m.value, False)]
+        return missing_modalities(self.present)
 
 
 def health_from_api(doc: dict[str, Any]) -> HealthView:

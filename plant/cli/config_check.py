@@ -11,7 +11,7 @@ import collections
 import sys
 from pathlib import Path
 
-from plant.config import ConfigError, load_config
+from plant.config import ConfigError, PlantConfig, load_config
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -56,13 +56,13 @@ def run(args: argparse.Namespace) -> int:
 MIN_SHAFT_TURNS = 8.0
 
 
-def advisories(config: object) -> list[str]:
+def advisories(config: PlantConfig) -> list[str]:
     """What is valid but will cost detection quality, one line per sensor configuration: a
     vibration snapshot shorter than ``MIN_SHAFT_TURNS`` turns of the slowest shaft it sees
     (its defect lines then blur into the shaft harmonics, and a few impacts do not stand out
     from load-driven change; docs/ARCHITECTURE.md)."""
     seen: dict[tuple[str, float, float], list[str]] = {}
-    for asset in config.resolved_assets:  # type: ignore[attr-defined]
+    for asset in config.resolved_assets:
         for s in asset.sensors:
             if s.modality.value == "vibration" and s.snapshot_s is not None:
                 key = (s.id, float(s.snapshot_s), float(asset.config.speed_rpm[0]))
