@@ -80,7 +80,9 @@ class BatchWriter:
         self.metrics = IngestMetrics(worker)
         self.dedup = DedupIndex(self.root)
         self.wal_dir = self.root / WAL / worker
-        self.wal = WriteAheadLog(self.wal_dir, preallocate=True)
+        # O_DIRECT where the file system allows: no page-cache copy of each payload
+        # (ingest.store.wal_direct); the WAL falls back to buffered writes by itself.
+        self.wal = WriteAheadLog(self.wal_dir, preallocate=True, direct=True)
         self.dead = DeadLetterLog(self.root, worker)
         self._pending: set[Key] = set()  # appended to the WAL, keys not yet committed
         self._pending_lock = threading.Lock()
@@ -205,7 +207,10 @@ class BatchWriter:
         except OSError as exc:
             log.warning("closing the WAL after an error: %s", exc)
         self.wal = WriteAheadLog(
-            self.wal_dir, segment_bytes=self.wal.segment_bytes, preallocate=self.wal.preallocate
+            self.wal_dir,
+            segment_bytes=self.wal.segment_bytes,
+            preallocate=self.wal.preallocate,
+            direct=self.wal.direct,
         )
 
     def close(self) -> None:

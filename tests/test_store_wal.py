@@ -91,7 +91,7 @@ def test_segments_rotate_at_their_size_and_flushed_ones_are_deleted(tmp_path) ->
 _KILLED_WRITER = """
 import os, sys
 from ingest.store.wal import WriteAheadLog
-wal = WriteAheadLog(sys.argv[1])
+wal = WriteAheadLog(sys.argv[1], direct=sys.argv[2] == "direct")
 for i in range(200):
     wal.append("plantwatch/v1/readings/s/a/P/t/thermal", os.urandom(50), i)
     if i % 10 == 9:
@@ -101,9 +101,10 @@ os.kill(os.getpid(), 9)
 """
 
 
-def test_synced_records_survive_kill_9_of_the_writer(tmp_path) -> None:
+@pytest.mark.parametrize("mode", ["buffered", "direct"])
+def test_synced_records_survive_kill_9_of_the_writer(tmp_path, mode) -> None:
     out = subprocess.run(
-        [sys.executable, "-c", _KILLED_WRITER, str(tmp_path)],
+        [sys.executable, "-c", _KILLED_WRITER, str(tmp_path), mode],
         capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": os.getcwd()},
     )  # fmt: skip
     assert out.returncode == -9
@@ -221,3 +222,89 @@ def test_preallocated_segments_keep_their_size_at_the_last_record(tmp_path) -> N
     assert got.truncated_bytes == 0
     assert [r.arrival_ns for r in got.replay()] == [*range(30), 0]
     got.close()
+
+
+@pytest.mark.parametrize("reopen_direct", [True, False])
+def test_direct_writes_hold_the_same_records_and_reopen_in_either_mode(
+    tmp_path, reopen_direct
+) -> None:
+    recs = [*_records(40), ("plantwatch/v1/readings/s/a/P-x/v/vibration", os.urandom(70_000), 7)]
+    recs += _records(5)
+    buffered = WriteAheadLog(tmp_path / "buffered")
+    direct = WriteAheadLog(tmp_path / "direct", direct=True, preallocate=True)
+    assert direct.direct  # ext4 / xfs / tmpfs on Linux >= 6.6: O_DIRECT accepted
+    for w in (buffered, direct):
+        w.append_many([(*rec, None) for rec in recs[:30]])
+        for rec in recs[30:]:
+            w.append(*rec)
+        w.sync()
+    ((_, a),), ((_, b),) = list_segments(tmp_path / "buffered"), list_segments(tmp_path / "direct")
+    assert b.stat().st_size % 4096 == 0 and b.stat().st_size > a.stat().st_size
+    assert b.read_bytes()[: a.stat().st_size] == a.read_bytes()  # then only zero padding
+    assert not b.read_bytes()[a.stat().st_size :].strip(b"\0")
+    assert [(r.topic, r.payload, r.arrival_ns) for r in direct.replay()] == recs
+    direct.close(), buffered.close()
+    again = WriteAheadLog(tmp_path / "direct", direct=reopen_direct)
+    assert again.truncated_bytes == 0  # the padding is cut silently, not a torn tail
+    again.append_many([("t", b"after", 99, None)])
+    again.sync()
+    again.close()
+    got = [(r.topic, r.payload, r.arrival_ns) for r in WriteAheadLog(tmp_path / "direct").replay()]
+    assert got == [*recs, ("t", b"after", 99)]
+
+
+def test_direct_writes_rotate_segments_readable_by_the_checkpointer(tmp_path) -> None:
+    from ingest.store.wal import read_segment
+
+    recs = [(f"t/{i}", os.urandom(9_000 + i), i) for i in range(40)]
+    wal = WriteAheadLog(tmp_path, segment_bytes=50_000, direct=True)
+    wal.append_many([(*rec, i) for i, rec in enumerate(recs)])
+    wal.sync()
+    segs = wal.segments()
+    assert len(segs) >= 5 and all(s.sealed for s in segs[:-1])
+    sealed = [r for s in segs[:-1] for r in read_segment(s.path, s.id)]
+    assert [(r.topic, r.payload, r.arrival_ns) for r in sealed] == recs[: len(sealed)]
+    assert [d for s in segs[:-1] for d in wal.decoded(s.id) or []] == list(range(len(sealed)))
+    assert [r.arrival_ns for r in wal.replay()] == list(range(40))
+    wal.close()
+
+
+def test_a_torn_direct_write_is_cut_on_open(tmp_path) -> None:
+    recs = [(f"t/{i}", os.urandom(5_000), i) for i in range(6)]
+    with WriteAheadLog(tmp_path, direct=True) as wal:
+        wal.append_many([(*rec, None) for rec in recs])
+        wal.sync()
+    ((_, path),) = list_segments(tmp_path)
+    data = bytearray(path.read_bytes())
+    end = len(data.rstrip(b"\0"))
+    data[end - 10] ^= 0xFF  # inside the last record's payload
+    path.write_bytes(bytes(data))
+    wal = WriteAheadLog(tmp_path, direct=True)
+    assert wal.truncated_bytes > 0
+    assert [r.arrival_ns for r in wal.replay()] == list(range(5))
+    wal.append_many([("t/x", b"x" * 100, 50, None)])
+    wal.sync()
+    wal.close()
+    assert [r.arrival_ns for r in WriteAheadLog(tmp_path).replay()] == [0, 1, 2, 3, 4, 50]
+
+
+def test_a_file_system_refusing_o_direct_falls_back_to_the_page_cache(
+    tmp_path, monkeypatch
+) -> None:
+    real_open = os.open
+
+    def refusing(path, flags, *a, **kw):  # what tmpfs before Linux 6.6 answers
+        if flags & os.O_DIRECT:
+            raise OSError(22, "Invalid argument")
+        return real_open(path, flags, *a, **kw)
+
+    monkeypatch.setattr(os, "open", refusing)
+    wal = WriteAheadLog(tmp_path, direct=True)
+    assert not wal.direct
+    wal.append_many([(*rec, None) for rec in _records(5)])
+    wal.sync()
+    wal.close()
+    ((_, path),) = list_segments(tmp_path)
+    assert path.stat().st_size == len(FILE_HEADER) + sum(
+        len(encode_record(*r)) for r in _records(5)
+    )

@@ -19,7 +19,10 @@ CRC check out, and opening the log truncates the newest segment there. ``checkpo
 id of the newest segment already in Parquet; such segments are deleted. With ``preallocate``
 each new segment's blocks are reserved up front (``fallocate`` with ``FALLOC_FL_KEEP_SIZE``: the
 file size still ends at the last record), so appends do not allocate blocks while the same
-file is being synced.
+file is being synced. With ``direct``, records are written with O_DIRECT
+(``ingest.store.wal_direct``: no page-cache copy); the active segment then ends in zero padding
+up to a 4 KiB block, where readers stop as at any invalid record, and which opening the log
+cuts like a torn tail, silently.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.store.layout import fsync_dir, fsync_file
+from ingest.store.wal_direct import BLOCK, DirectAppender, open_direct
 
 log = logging.getLogger(__name__)
 
@@ -183,12 +187,18 @@ class WriteAheadLog:
     """
 
     def __init__(
-        self, directory: str | Path, *, segment_bytes: int = 64 << 20, preallocate: bool = False
+        self,
+        directory: str | Path,
+        *,
+        segment_bytes: int = 64 << 20,
+        preallocate: bool = False,
+        direct: bool = False,
     ) -> None:
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.segment_bytes = segment_bytes
         self.preallocate = preallocate
+        self.direct = direct
         self._lock = threading.Lock()
         self.truncated_bytes = 0
         # Sealed segments not yet fsynced (still open) and whether the directory has entries
@@ -208,6 +218,8 @@ class WriteAheadLog:
             fsync_dir(self.dir)
         self._file = open(self._path(self._active), "ab")  # noqa: SIM115 (held open)
         self._size = self._file.tell()
+        self._direct: DirectAppender | None = None
+        self._open_direct()
         # Records appended / known durable, by count. A log reopened with records in it (after
         # a crash or a write error) counts them as not yet synced: its first sync fsyncs.
         self._appended, self._synced = int(self._size > len(FILE_HEADER)), 0
@@ -234,6 +246,12 @@ class WriteAheadLog:
                 preallocate(f.fileno(), self.segment_bytes + (1 << 20))
             f.write(FILE_HEADER)  # durable with the segment's first sync
 
+    def _open_direct(self) -> None:
+        """Write the active segment with O_DIRECT where asked and the file system allows."""
+        if self.direct:
+            self._direct = open_direct(self._path(self._active), self._size)
+            self.direct = self._direct is not None  # refused once: the same for later segments
+
     def _recover(self, path: Path) -> None:
         data = path.read_bytes()
         if len(data) < len(FILE_HEADER):  # crashed while creating: start the file again
@@ -241,7 +259,11 @@ class WriteAheadLog:
             self.truncated_bytes = len(data)
             return
         records, end = scan(data)
-        if end < len(data):
+        if end < len(data) and len(data) - end < BLOCK and not data[end:].strip(b"\0"):
+            log.debug("WAL %s: cutting %d bytes of direct-write padding", path, len(data) - end)
+            with open(path, "r+b") as f:
+                f.truncate(end)
+        elif end < len(data):
             self.truncated_bytes = len(data) - end
             log.warning(
                 "WAL %s: torn tail after %d records; truncating %d bytes at offset %d",
@@ -272,7 +294,9 @@ class WriteAheadLog:
             memo = self._decoded.get(self._active)
             if memo is not None:
                 memo.append(decoded)
-            if len(payload) >= LARGE_PAYLOAD:
+            if self._direct is not None:
+                self._direct.write([head, payload])
+            elif len(payload) >= LARGE_PAYLOAD:
                 self._file.flush()
                 _write_all(self._file.fileno(), [head, payload])
             else:
@@ -298,12 +322,18 @@ class WriteAheadLog:
                 self._size += len(head) + len(payload)
                 self._appended += 1
                 if self._size >= self.segment_bytes or len(parts) >= _IOV_PARTS:
-                    _write_all(self._file.fileno(), parts)
+                    self._write_parts(parts)
                     parts = []
                     if self._size >= self.segment_bytes:
                         self._rotate_locked()
             if parts:
-                _write_all(self._file.fileno(), parts)
+                self._write_parts(parts)
+
+    def _write_parts(self, parts: list[bytes | memoryview]) -> None:
+        if self._direct is not None:
+            self._direct.write(parts)
+        else:
+            _write_all(self._file.fileno(), parts)
 
     def sync(self) -> None:
         """Make every record appended before this call durable (one fdatasync, plus one per
@@ -350,6 +380,7 @@ class WriteAheadLog:
         """Seal the active segment and start the next; both are synced by the next sync()
         (not here: the appending thread does not wait for the disk)."""
         self._file.flush()
+        self._close_direct()
         self._sealed_unsynced.append(self._file)
         sealed = self._active
         self._active += 1
@@ -357,11 +388,18 @@ class WriteAheadLog:
         self._dir_unsynced = True
         self._file = open(self._path(self._active), "ab")  # noqa: SIM115
         self._size = self._file.tell()
+        self._open_direct()
         self._decoded[self._active] = []
         return sealed
 
+    def _close_direct(self) -> None:
+        if self._direct is not None:
+            self._direct.close()
+            self._direct = None
+
     def close(self) -> None:
         with self._lock:
+            self._close_direct()
             while self._sealed_unsynced:
                 f = self._sealed_unsynced[0]
                 os.fsync(f.fileno())
