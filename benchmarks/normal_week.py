@@ -50,6 +50,28 @@ def poisson_upper(k: int, conf: float = 0.95) -> float:
     return hi
 
 
+EVENT_COLUMNS = ("asset", "ts_ns", "kind", "value", "value2", "label", "fault_class", "trigger")
+
+
+def _row(
+    rows: dict[str, list],
+    asset: str,
+    ts_ns: int,
+    kind: str,
+    value: float,
+    value2: float,
+    label: str,
+    fault_class: str = "",
+    trigger: str = "",
+) -> None:
+    """One output row: a health event (score, p-value, group) or a context reading (load,
+    ambient, state)."""
+    for k, v in zip(
+        EVENT_COLUMNS, (asset, ts_ns, kind, value, value2, label, fault_class, trigger), strict=True
+    ):
+        rows[k].append(v)
+
+
 def normal_plant(path: Path) -> PlantConfig:
     raw = load_config(path).model_dump(mode="json")
     raw["simulation"]["faults_per_asset_year"] = 0.0
@@ -65,6 +87,12 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=31)
     p.add_argument("--chunk-s", type=float, default=60.0, help="plant seconds per batch")
     p.add_argument("--json", type=Path)
+    p.add_argument(
+        "--events",
+        type=Path,
+        help="also write every health event and context reading to this Parquet file "
+        "(for offline analysis of what raised)",
+    )
     args = p.parse_args()
     model = args.model
     if model is None:
@@ -107,6 +135,7 @@ def main() -> int:
     sim = PlantSimulator(config, args.seed, start, assets=frozenset(chosen), step_s=args.chunk_s)
     topic_of = TopicMap(config)
     states: dict[str, tuple[list[int], list[str]]] = {a: ([], []) for a in chosen}
+    rows: dict[str, list] = {k: [] for k in EVENT_COLUMNS}
     end = start + int(args.days * 86_400 * S)
     step = int(args.chunk_s * S)
     t_wall = time.monotonic()
@@ -119,9 +148,32 @@ def main() -> int:
                 ts, st = states[r.header.asset]
                 ts.append(r.header.ts_ns)
                 st.append(r.state.value)
+                if args.events:
+                    _row(
+                        rows,
+                        r.header.asset,
+                        r.header.ts_ns,
+                        "context",
+                        r.load_fraction,
+                        r.ambient_c,
+                        r.state.value,
+                    )
         now[0] = min(end, t + step)
         if batch:
-            service.process(batch)
+            events = service.process(batch)
+            if args.events:
+                for ev in events:
+                    _row(
+                        rows,
+                        ev.asset,
+                        ev.ts_ns,
+                        "health",
+                        ev.anomaly_score,
+                        ev.p_value,
+                        ev.calibration_group,
+                        ev.fault_class,
+                        ev.trigger or "",
+                    )
             messages += len(batch)
         engine.tick(now[0])
     wall = time.monotonic() - t_wall
@@ -176,6 +228,12 @@ def main() -> int:
         "machine_alarms_raised_while_not_running": len(while_stopped),
         "calibration_reference_sizes": {k: len(v) for k, v in cal.items()} if cal else None,
     }
+    if args.events:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.table(rows), args.events)
+        result["events_file"] = str(args.events)
     print(json.dumps(result, indent=2))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
