@@ -61,6 +61,9 @@ class Calibration:
         self.reference = {g: np.sort(np.asarray(s, np.float64)) for g, s in reference.items()}
         self.min_count = int(min_count)
         self._resolved: dict[str, str] = {}
+        # the fitted windows' scores as they were (every present modality), when fitted by
+        # calibrate_dataset: the drift reference; not saved
+        self.observed: np.ndarray | None = None
 
     # --- fitting -----------------------------------------------------------------------------
     @classmethod
@@ -210,17 +213,33 @@ def baseline_ready_rows(features) -> np.ndarray:
     return np.all(np.asarray(ready) | ~present, axis=1)
 
 
-def calibrate_dataset(graphdef, state, ds, model_dir: str | Path, **kw) -> Calibration:
+def presence_masks() -> np.ndarray:
+    """Every non-empty set of model modalities, as (15, 4) bool rows."""
+    n = len(LETTERS)
+    return np.array([[(i >> m) & 1 == 1 for m in range(n)] for i in range(1, 2**n)], bool)
+
+
+def calibrate_dataset(
+    graphdef, state, ds, model_dir: str | Path, *, patterns: bool = True, **kw
+) -> Calibration:
     """Fit on the NORMAL windows of ``ds`` (held out from training) with this model; save.
 
     Only windows whose per-asset baselines are frozen are used when there are at least
     ``MIN_READY`` of them (else all): windows from an asset's first hours, before its baseline
     freezes, score differently, and live windows are past them, so they would not be
     exchangeable with what the p-values are computed for (measured: realised alpha 0.17 at 0.01).
-    The single call ``plantwatch train`` makes at the end of training (models/train.py).
+
+    ``patterns``: each window is also scored with every subset of its present modalities (the
+    others swapped for their missing tokens, as live scoring does when a modality is missing or
+    stale), so every presence pattern gets its own reference as large as the full one. Without
+    it a pattern that is rare in the calibration windows (notes absent: 2 gearbox windows of
+    3,213) fell back to its asset type's pooled reference, which the complete windows dominate,
+    and a window without notes, which scores higher, had p < 0.01 four times in ten
+    (docs/MODEL.md, sixth round). The single call ``plantwatch train`` makes at the end of
+    training (models/train.py).
     """
     from models.batch import ASSET_TYPES
-    from models.validation import predict
+    from models.validation import predict, predict_patterns
 
     normal = ds.take(np.flatnonzero(~ds.labels.fault))
     if len(normal) == 0:
@@ -228,8 +247,24 @@ def calibrate_dataset(graphdef, state, ds, model_dir: str | Path, **kw) -> Calib
     ready = baseline_ready_rows(normal.features)
     if ready.sum() >= min(len(normal), MIN_READY):  # live windows have frozen baselines
         normal = normal.take(np.flatnonzero(ready))
-    score, _, _ = predict(graphdef, state, normal)
-    types = [ASSET_TYPES[int(i)] for i in normal.features.asset_type]
-    cal = Calibration.fit(score, groups_for(types, normal.features.present), **kw)
+    types = np.array([ASSET_TYPES[int(i)] for i in normal.features.asset_type], dtype=object)
+    present = np.asarray(normal.features.present, bool)
+    if not patterns:
+        score, _, _ = predict(graphdef, state, normal)
+        cal = Calibration.fit(score, groups_for(list(types), present), **kw)
+    else:
+        masks = presence_masks()
+        scores = predict_patterns(graphdef, state, normal, masks)  # (15, N)
+        s_all: list[np.ndarray] = []
+        g_all: list[str] = []
+        for k, mask in enumerate(masks):
+            rows = np.flatnonzero(present[:, mask].all(1))  # each (window, subset) once
+            s_all.append(scores[k, rows])
+            g_all += groups_for(list(types[rows]), np.broadcast_to(mask, (len(rows), len(mask))))
+        cal = Calibration.fit(np.concatenate(s_all), g_all, **kw)
+        index = {tuple(m): k for k, m in enumerate(masks)}
+        rows = [(index[tuple(p)], i) for i, p in enumerate(present) if p.any()]
+        score = scores[[k for k, _ in rows], [i for _, i in rows]]  # each window as it is
+    cal.observed = np.asarray(score, np.float64)
     cal.save(model_dir)
     return cal

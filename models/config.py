@@ -130,11 +130,13 @@ class TrainConfig(Section):
     running_only: bool = Field(
         default=True, description="train and select on windows of running machines only"
     )
-    calibrate_on: Literal["all", "validation"] = Field(
-        default="all",
-        description="normal windows the conformal calibration is fitted on: all = training and "
-        "validation assets (the assets' spread, which per-type groups need), validation = the "
-        "validation assets only (strictly held out, but a handful of assets per group)",
+    calibrate_on: Literal["held_out", "all", "validation"] = Field(
+        default="held_out",
+        description="normal windows the conformal calibration is fitted on: held_out = windows "
+        "no training step saw (validation assets' training period, and every non-test asset's "
+        "test period: the assets' spread, out of sample), all = training and validation "
+        "assets' training period (models before this option; training windows score lower "
+        "than new ones), validation = the validation assets' training period only",
     )
     thermal_model: Literal["rise", "free"] = Field(
         default="rise",

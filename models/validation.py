@@ -69,6 +69,43 @@ def predict(graphdef, state, ds: Dataset, present: np.ndarray | None = None):
     return tuple(np.concatenate(parts) for parts in zip(*outs, strict=True))
 
 
+def _forward_patterns(graphdef, state, f: Features, present_k):
+    """Fused logits (K, B) of each window under K presence patterns: encoded once, fused K
+    times (encoding does not depend on presence; only fusion swaps in the missing tokens)."""
+    import jax.numpy as jnp
+
+    model = nnx.merge(graphdef, state)
+    tokens, _ = model.encode(f)
+    k, b = present_k.shape[0], present_k.shape[1]
+    tiled = tuple(jnp.tile(t, (k,) + (1,) * (t.ndim - 1)) for t in tokens)
+    score, _ = model.fusion(tiled, present_k.reshape(k * b, -1), jnp.tile(f.asset_type, k))
+    return score.reshape(k, b)
+
+
+_patterns_opt = jax.jit(_forward_patterns, static_argnames=("graphdef",))
+_patterns_fast = jax.jit(
+    _forward_patterns, static_argnames=("graphdef",), compiler_options=FAST_COMPILE
+)
+PATTERN_BUCKETS = (16, 64, 256)
+
+
+def predict_patterns(graphdef, state, ds: Dataset, masks: np.ndarray) -> np.ndarray:
+    """Fused logits (K, N) of every window with only the modalities of ``masks[k]`` (K, 4) that
+    it has (``present & masks[k]``): what the model scores when the others are missing."""
+    masks = np.asarray(masks, bool)
+    fn = _patterns_fast if _fast["on"] else _patterns_opt
+    present = np.asarray(ds.features.present, bool)
+    n, top = len(ds), PATTERN_BUCKETS[-1]
+    outs = []
+    for start in range(0, n, top):
+        sl = slice(start, min(n, start + top))
+        size = bucket_for(sl.stop - sl.start, PATTERN_BUCKETS)
+        f = Features(*(_pad(a[sl], size) for a in ds.features))
+        pk = masks[:, None, :] & _pad(present[sl], size)[None]
+        outs.append(np.asarray(fn(graphdef, state, f, pk))[:, : sl.stop - sl.start])
+    return np.concatenate(outs, 1) if outs else np.zeros((len(masks), 0))
+
+
 def figures(graphdef, state, ds: Dataset) -> dict:
     """Fused AUROC, each modality alone, late heads, fault-class macro-F1, counts."""
     y = ds.labels.fault

@@ -226,3 +226,42 @@ def test_notes_normaliser_masks_equipment_tags_but_keeps_readings() -> None:
     a = encode_notes(["PB-003 brg noisy"], 32, 4096)
     b = encode_notes(["FN-112 brg noisy"], 32, 4096)
     np.testing.assert_array_equal(a, b)
+
+
+def test_calibration_scores_every_presence_pattern_as_live_scoring_would(
+    model: FusionModel, tmp_path, request
+) -> None:
+    """calibrate_dataset's pattern references: each window scored with each subset of its present
+    modalities equals a forward pass with the others missing, and each (window, subset) counts
+    once in that pattern's group (models/calibration.py)."""
+    from models.calibration import Calibration, calibrate_dataset, presence_masks
+    from models.dataset import build_dataset
+    from models.validation import predict, predict_patterns, set_fast_compile
+
+    set_fast_compile(True)  # compile time dominates at this size (as in small trainings)
+    request.addfinalizer(lambda: set_fast_compile(False))
+    rng = np.random.default_rng(5)
+    kinds = [(True, True, True, True), (True, True, True, False), (False, True, False, True)]
+    wins = [make_window(rng, present=kinds[i % 3]) for i in range(12)]
+    ds = build_dataset(wins, [], SMALL)
+    gd, st = nnx.split(model)
+    masks = presence_masks()
+    assert masks.shape == (15, 4) and len({tuple(m) for m in masks}) == 15
+    got = predict_patterns(gd, st, ds, masks)
+    present = np.asarray(ds.features.present)
+    for k in (0, 6, 14):
+        want = predict(gd, st, ds, present & masks[k])[0]
+        np.testing.assert_allclose(got[k], want, rtol=1e-4, atol=1e-4)
+    cal = calibrate_dataset(gd, st, ds, tmp_path, min_count=1)
+    counts = Calibration.load(tmp_path).counts()
+    assert counts == cal.counts()
+    assert cal.observed is not None and len(cal.observed) == 12  # each window as it is
+    own = next(k for k, m in enumerate(masks) if tuple(m) == kinds[1])
+    np.testing.assert_allclose(cal.observed[1], got[own, 1], rtol=1e-6)
+    assert counts["motor-pump|VTCN"] == 4  # only the complete windows
+    assert counts["motor-pump|VTC-"] == 8  # their own pattern (4) + the complete ones' (4)
+    assert counts["motor-pump|-T-N"] == 8  # 4 of their own + the complete ones masked
+    assert counts["motor-pump|-T--"] == 12  # every window has thermal
+    assert counts["motor-pump|*"] == sum(
+        v for g, v in counts.items() if g.startswith("motor-pump|") and g != "motor-pump|*"
+    )

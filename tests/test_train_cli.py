@@ -137,9 +137,17 @@ def test_train_registers_a_loadable_model_with_log_metrics_and_card(tmp_path: Pa
     scorer = Scorer.load(active)  # checksum verified, loads without pickle
     assert scorer.cfg.inputs.vibration_samples == 1024
     assert np.isfinite(metrics["train_seconds"])
-    # calibrated on the normal windows of training and validation assets (train.calibrate_on):
-    # more than the validation assets hold in all
-    assert metrics["calibration_groups"]["*|*"] > metrics["windows_trained"]["val"]
+    # calibrated on held-out normal windows (train.calibrate_on = "held_out"): the validation
+    # assets' and the non-test assets' test period, more than the validation assets hold alone
+    assert metrics["calibrate_on"] == "held_out"
+    assert metrics["calibration_windows"] > metrics["windows_trained"]["val"]
+    # every presence subset has its own reference, the single-modality ones the largest
+    groups = metrics["calibration_groups"]
+    full = [g for g in groups if g.endswith("|VTCN") and not g.startswith("*")]
+    assert full, groups
+    for g in full:
+        t = g.split("|")[0]
+        assert groups[f"{t}|V---"] >= groups[g] and groups[f"{t}|VTC-"] >= groups[g]
     check_drift_reference(active, data, tmp_path / "plant.toml")
 
 
