@@ -60,8 +60,14 @@ def episodes_by_asset(episodes: list[FaultEpisode]) -> dict[str, list[FaultEpiso
     return out
 
 
-def label_window(episodes: list[FaultEpisode], asset: str, ts_ns: int) -> tuple:
-    """(fault, class index, visible (4,), primary index, severity) for one window."""
+def label_window(
+    episodes: list[FaultEpisode], asset: str, ts_ns: int, note_ns: int | None = None
+) -> tuple:
+    """(fault, class index, visible (4,), primary index, severity) for one window.
+
+    ``note_ns``: when the newest note in the window was written (-1: none). The notes show a
+    fault only if that note was written once the fault was noticeable; ``None`` (unknown) keeps
+    the notice rule alone."""
     ep = active_fault(episodes, asset, ts_ns)
     if ep is None:
         return False, 0, np.zeros(4, bool), -1, 0.0
@@ -78,6 +84,11 @@ def label_window(episodes: list[FaultEpisode], asset: str, ts_ns: int) -> tuple:
     # that the notes carry nothing about it, whatever the fault table says they show later
     notice = spec.notice_severity if spec is not None else None
     if notice is None or severity < notice:
+        visible[MODEL_MODALITIES.index(Modality.NOTES)] = False
+    elif note_ns is not None and (note_ns < 0 or float(ep.severity(note_ns)) < notice):
+        # the window's newest note predates the fault being noticeable (routine text written
+        # while the machine was fine): labelling it "fault" taught the notes head that "c/o oil
+        # filter" means a fault, and one such note held a healthy gearbox in alarm for 9 h
         visible[MODEL_MODALITIES.index(Modality.NOTES)] = False
     primary = MODEL_MODALITIES.index(ep.primary) if ep.primary in MODEL_MODALITIES else -1
     return True, FAULT_INDEX[ep.fault], visible, primary, severity
@@ -114,6 +125,7 @@ def build_dataset(
     feats: list[list[np.ndarray]] = []
     assets: list[str] = []
     times: list[int] = []
+    note_times: list[int] = []
     for chunk in _chunks(windows, CHUNK):
         b = make_batch(chunk, cfg.inputs, size=CHUNK)  # one compiled shape
         f = _featurize(b, cfg)
@@ -147,12 +159,16 @@ def build_dataset(
         feats.append(row)
         assets += [w.asset for w in chunk]
         times += [w.ts_ns for w in chunk]
+        note_times += [max((n.header.ts_ns for n in w.notes), default=-1) for w in chunk]
         if progress is not None:
             progress(k)
     if not feats:
         raise ValueError("no windows to build a dataset from: is the store empty?")
     features = Features(*(np.concatenate(parts) for parts in zip(*feats, strict=True)))
-    return Dataset(features, label_rows(episodes, np.array(assets, str), np.array(times, np.int64)))
+    labels = label_rows(
+        episodes, np.array(assets, str), np.array(times, np.int64), np.array(note_times, np.int64)
+    )
+    return Dataset(features, labels)
 
 
 def concat_datasets(parts: list[Dataset]) -> Dataset:
@@ -162,11 +178,18 @@ def concat_datasets(parts: list[Dataset]) -> Dataset:
     return Dataset(feats, labels)
 
 
-def label_rows(episodes: list[FaultEpisode], asset: np.ndarray, ts_ns: np.ndarray) -> Labels:
-    """Labels of the windows of ``asset`` at ``ts_ns`` (one row each) by :func:`label_window`."""
+def label_rows(
+    episodes: list[FaultEpisode],
+    asset: np.ndarray,
+    ts_ns: np.ndarray,
+    note_ns: np.ndarray | None = None,
+) -> Labels:
+    """Labels of the windows of ``asset`` at ``ts_ns`` (one row each) by :func:`label_window`;
+    ``note_ns`` (N,): each window's newest note time (-1: none), see :func:`newest_note_times`."""
     by_asset = episodes_by_asset(episodes)
-    rows = [label_window(by_asset.get(a, []), str(a), int(t))
-            for a, t in zip(asset, ts_ns, strict=True)]  # fmt: skip
+    notes = [None] * len(ts_ns) if note_ns is None else [int(n) for n in note_ns]
+    rows = [label_window(by_asset.get(a, []), str(a), int(t), n)
+            for a, t, n in zip(asset, ts_ns, notes, strict=True)]  # fmt: skip
     cols = list(zip(*rows, strict=True)) or [[]] * 5
     return Labels(
         fault=np.array(cols[0], bool),
@@ -179,11 +202,37 @@ def label_rows(episodes: list[FaultEpisode], asset: np.ndarray, ts_ns: np.ndarra
     )
 
 
-def relabel(ds: Dataset, episodes: list[FaultEpisode]) -> Dataset:
+def relabel(
+    ds: Dataset, episodes: list[FaultEpisode], note_ns: np.ndarray | None = None
+) -> Dataset:
     """``ds`` with its labels recomputed from ``episodes`` by :func:`label_window` (labels are
     cheap and their rules change more often than the features: a cached dataset is relabelled
     on every load rather than rebuilt)."""
-    return Dataset(ds.features, label_rows(episodes, ds.labels.asset, ds.labels.ts_ns))
+    return Dataset(ds.features, label_rows(episodes, ds.labels.asset, ds.labels.ts_ns, note_ns))
+
+
+def newest_note_times(
+    note_asset: np.ndarray,
+    note_ts: np.ndarray,
+    asset: np.ndarray,
+    ts_ns: np.ndarray,
+    history_ns: int,
+) -> np.ndarray:
+    """(N,) when the newest note of each window's asset at or before its time, within
+    ``history_ns`` (the window policy's notes look-back), was written; -1 where none."""
+    out = np.full(len(ts_ns), -1, np.int64)
+    note_asset, note_ts = np.asarray(note_asset).astype(str), np.asarray(note_ts, np.int64)
+    asset, ts_ns = np.asarray(asset).astype(str), np.asarray(ts_ns, np.int64)
+    for a in np.unique(asset):
+        times = np.sort(note_ts[note_asset == a])
+        if len(times) == 0:
+            continue
+        rows = np.flatnonzero(asset == a)
+        i = np.searchsorted(times, ts_ns[rows], side="right") - 1
+        ok = i >= 0
+        newest = np.where(ok, times[np.maximum(i, 0)], -1)
+        out[rows] = np.where(ok & (newest >= ts_ns[rows] - history_ns), newest, -1)
+    return out
 
 
 def save_dataset(ds: Dataset, path: Path) -> None:

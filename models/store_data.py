@@ -19,9 +19,17 @@ import numpy as np
 from ingest.window import Window
 from models.baseline import AssetBaselines
 from models.config import ModelConfig
-from models.dataset import Dataset, build_dataset, load_dataset, relabel, save_dataset
+from models.dataset import (
+    Dataset,
+    build_dataset,
+    load_dataset,
+    newest_note_times,
+    relabel,
+    save_dataset,
+)
 from models.progress import Progress
 from plant.config import PlantConfig
+from plant.readings import Modality
 
 log = logging.getLogger(__name__)
 NS = 1_000_000_000
@@ -70,7 +78,17 @@ def load_store_dataset(
     cache = None if cache_dir is None else cache_dir / f"dataset-{cache_key(data, plant, cfg)}.npz"
     if cache is not None and cache.is_file():
         log.info("using cached windows %s (labels recomputed from the store)", cache)
-        return relabel(load_dataset(cache), StoreReader(data).labels())
+        reader = StoreReader(data)
+        ds = load_dataset(cache)
+        notes = reader.read(Modality.NOTES, tidy_rows=False).select(["asset", "ts_ns"])
+        note_ns = newest_note_times(
+            notes.column("asset").to_numpy(zero_copy_only=False),
+            notes.column("ts_ns").to_numpy(),
+            ds.labels.asset,
+            ds.labels.ts_ns,
+            int(plant.windows.notes_history_s * 1e9),
+        )
+        return relabel(ds, reader.labels(), note_ns)
     reader = StoreReader(data)
     span = reader.time_range()
     if span is None:

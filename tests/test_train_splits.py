@@ -67,6 +67,45 @@ def test_notes_are_labelled_visible_only_once_a_fault_is_noticeable() -> None:
     assert late[0] and late[4] > 0.55 and late[2][notes] and late[2][vib]
 
 
+def test_notes_show_a_fault_only_in_a_note_written_once_it_was_noticeable() -> None:
+    """Past the notice severity the window's newest note must itself be from then: a routine
+    note written while the bearing was still quiet says nothing of the fault (it taught the
+    notes head that routine texts mean faults). The note times relabelling reads from the store
+    are the newest at or before each window, within the notes look-back."""
+    from models.dataset import Dataset, Labels, label_window, newest_note_times, relabel
+    from plant.labels import FaultClass, FaultEpisode
+    from plant.readings import MODEL_MODALITIES, Modality
+
+    hour = 3600 * 10**9
+    ep = FaultEpisode(
+        "PA-001", FaultClass.BEARING_OUTER, 0, 10 * hour, 11 * hour,
+        frozenset({Modality.VIBRATION, Modality.NOTES}), Modality.VIBRATION,
+        growth_exponent=1.0, onset_severity=0.3,
+    )  # fmt: skip
+    notes = MODEL_MODALITIES.index(Modality.NOTES)
+    # severity 0.86 at 8 h; 0.44 at 2 h (before notice 0.55); 0.65 at 5 h (after)
+    assert label_window([ep], "PA-001", 8 * hour)[2][notes]  # note time unknown: notice alone
+    assert not label_window([ep], "PA-001", 8 * hour, 2 * hour)[2][notes]
+    assert label_window([ep], "PA-001", 8 * hour, 5 * hour)[2][notes]
+    assert not label_window([ep], "PA-001", 8 * hour, -1)[2][notes]  # no note in the window
+    assert label_window([ep], "PA-001", 8 * hour, 2 * hour)[2][0]  # vibration unaffected
+
+    note_asset = np.array(["PA-001", "PA-001", "FN-001"])
+    note_ts = np.array([5 * hour, 2 * hour, 1 * hour], np.int64)  # any order
+    asset = np.array(["PA-001"] * 4 + ["FN-001", "GB-001"])
+    ts = np.array([1, 3, 8, 40, 3, 3], np.int64) * hour
+    got = newest_note_times(note_asset, note_ts, asset, ts, 24 * hour)
+    assert got.tolist() == [-1, 2 * hour, 5 * hour, -1, 1 * hour, -1]  # 40 h: older than 24 h
+    stale = Labels(
+        fault=np.zeros(2, bool), fault_class=np.zeros(2, np.int32),
+        visible=np.zeros((2, 4), bool), primary=np.full(2, -1, np.int32),
+        severity=np.zeros(2, np.float32), asset=np.array(["PA-001"] * 2),
+        ts_ns=np.array([8 * hour, 8 * hour]),
+    )  # fmt: skip
+    fresh = relabel(Dataset(None, stale), [ep], np.array([2 * hour, 5 * hour])).labels  # type: ignore[arg-type]
+    assert fresh.visible[:, notes].tolist() == [False, True]
+
+
 def test_a_secondary_modality_is_labelled_visible_only_past_its_own_onset() -> None:
     """A bearing defect heats its bearing only from severity 0.6 (the fault table's thermal
     sign): before that its windows are not labelled visible in thermal; vibration, the primary,
