@@ -16,6 +16,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from plant import topics
+from plant.mqtt_read import ChunkedReadClient
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +59,12 @@ def make_client(
     availability_component: str | None = None,
     max_inflight: int = 1000,
     manual_ack: bool = False,
+    chunked_read: bool = False,
 ) -> mqtt.Client:
     """A configured (not yet connected) paho client.
+
+    ``chunked_read``: a :class:`plant.mqtt_read.ChunkedReadClient`, whose socket reads serve
+    many packets each (for a process whose other threads keep the GIL busy: serve).
 
     With ``availability_component``, a retained ``online``/``offline`` state is kept on the
     availability topic, with an MQTT last will for an unclean exit.
@@ -74,7 +79,7 @@ def make_client(
     }
     if not v5:
         kwargs["clean_session"] = clean_start
-    client = mqtt.Client(**kwargs)
+    client = ChunkedReadClient(**kwargs) if chunked_read else mqtt.Client(**kwargs)
     client.max_inflight_messages_set(max_inflight)
     client.max_queued_messages_set(0)
     if broker.username:

@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     client = make_client(
         broker, client_id=f"plantwatch-serve-{os.getpid()}", password=password, v5=v5,
-        availability_component=COMPONENT,
+        availability_component=COMPONENT, chunked_read=True,
     )  # fmt: skip
     client.reconnect_delay_set(min_delay=0.1, max_delay=2)
     store = str(config.store.path)  # a remote store (URI): the state stays local, in ./serve
