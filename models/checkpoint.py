@@ -97,6 +97,7 @@ def load_model(model_dir: Path) -> tuple[FusionModel, ModelConfig, dict]:
     arch.setdefault("load_conditioned", False)  # saved before load-conditioned indicators
     arch.setdefault("combine", "gate")
     arch.setdefault("camera_change", "difference")  # saved before features.image_change
+    arch.setdefault("thermal_lag", False)  # saved before the first-order thermal model
     cfg = ModelConfig.model_validate(raw)
     model = nnx.eval_shape(lambda: FusionModel(cfg, nnx.Rngs(0)))
     state = nnx.state(model)

@@ -32,6 +32,7 @@ class NormStats(NamedTuple):
     vib_std: np.ndarray  # (3, K)
     th_coef: np.ndarray  # (A, P, F) linear model of temperature per asset type and probe
     th_sigma: np.ndarray  # (A, P) residual std
+    th_lag: np.ndarray | None = None  # (A, P) first-order lag per step of the thermal grid
 
 
 def identity_stats(cfg: InputConfig, n_types: int) -> NormStats:
@@ -122,11 +123,42 @@ def thermal_design(thermal_ctx: jax.Array) -> jax.Array:
     return jnp.stack([ones, load, amb, speed / 100.0, run, load**2], -1)
 
 
+def first_order(steady: jax.Array, lag: jax.Array) -> jax.Array:
+    """(B, T, P) a first-order response to ``steady`` (B, T, P) with lag (B, P) per step:
+    ``y[0] = steady[0]`` (the window opens settled), ``y[t] = lag y[t-1] + (1 - lag) steady[t]``.
+    ``lag`` 0 is the steady state itself."""
+
+    def step(y, s):
+        y = lag * y + (1.0 - lag) * s
+        return y, y
+
+    first = steady[:, 0]
+    _, ys = jax.lax.scan(step, first, jnp.moveaxis(steady[:, 1:], 1, 0))
+    return jnp.concatenate([first[:, None], jnp.moveaxis(ys, 0, 1)], 1)
+
+
+def first_order_np(steady: np.ndarray, lag: float) -> np.ndarray:
+    """:func:`first_order` in numpy along axis 1 of (N, T, ...) with one scalar lag."""
+    out = np.array(steady, np.float64, copy=True)
+    for t in range(1, out.shape[1]):
+        out[:, t] = lag * out[:, t - 1] + (1.0 - lag) * out[:, t]
+    return out
+
+
+def thermal_expected(thermal_ctx, asset_type, stats: NormStats) -> jax.Array:
+    """(B, T, P) the normal model's temperature: its steady state, through the fitted first-order
+    lag where the model has one (``[arch] thermal_lag``)."""
+    x = thermal_design(jnp.asarray(thermal_ctx))  # (B, T, F)
+    coef = jnp.asarray(stats.th_coef)[asset_type]  # (B, P, F)
+    expected = jnp.einsum("btf,bpf->btp", x, coef)
+    if stats.th_lag is not None:
+        expected = first_order(expected, jnp.asarray(stats.th_lag)[asset_type])
+    return expected
+
+
 def thermal_residual(batch, stats: NormStats) -> jax.Array:
     """(B, T, P) standardised residual: (temperature - normal model) / residual std."""
-    x = thermal_design(jnp.asarray(batch.thermal_ctx))  # (B, T, F)
-    coef = jnp.asarray(stats.th_coef)[batch.asset_type]  # (B, P, F)
-    expected = jnp.einsum("btf,bpf->btp", x, coef)
+    expected = thermal_expected(batch.thermal_ctx, batch.asset_type, stats)
     sigma = jnp.asarray(stats.th_sigma)[batch.asset_type][:, None, :]  # (B, 1, P)
     resid = (jnp.asarray(batch.thermal_c) - expected) / sigma
     return jnp.where(batch.probe_mask[:, None, :], resid, 0.0)
@@ -143,9 +175,12 @@ def asset_thermal_offset(f, stats: NormStats) -> jax.Array:
 AMBIENT = 2  # the ambient column of :func:`thermal_design`
 
 
+LAGS = (0.0, 0.5, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97)  # per grid step (0: steady state)
+
+
 def fit_thermal_model(
-    batch, n_types: int, ridge: float = 1e-3, rise: bool = True
-) -> tuple[np.ndarray, np.ndarray]:
+    batch, n_types: int, ridge: float = 1e-3, rise: bool = True, lag: bool = False
+) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Least squares per asset type and probe on the (normal) windows of ``batch`` (numpy).
 
     ``rise`` (default): the model is of the rise over ambient, its ambient coefficient fixed at
@@ -153,29 +188,49 @@ def fit_thermal_model(
     plant sees a narrow band of ambients, in which a free ambient coefficient is poorly
     determined (it trades off against the intercept) and extrapolates badly to a hot day: on
     the shifted-conditions set (ambient +8 C) it gave inverted thermal AUROC and false alarms.
-    ``rise=False``: every coefficient free (models trained before this option)."""
+    ``rise=False``: every coefficient free (models trained before this option).
+
+    ``lag``: the first-order model (``[arch] thermal_lag``): a probe follows its steady state
+    with a time constant (20-70 min for bearings and windings), so right after a load step the
+    steady state is wrong by the whole step (normal week: a plant-wide load drop held three
+    compressors below alpha for 20-60 min). The model is linear in its coefficients and the lag
+    is a linear filter, so each lag of :data:`LAGS` (per step of the window's thermal grid) is a
+    least-squares fit on the filtered design; the lag with the smallest residual is kept per
+    asset type and probe. Returns ``(coef, sigma, lags)`` then."""
     p = batch.thermal_c.shape[-1]
     coef = np.zeros((n_types, p, N_THERMAL_FEATURES), np.float32)
     sigma = np.ones((n_types, p), np.float32)
+    lags = np.zeros((n_types, p), np.float32)
     present = batch.present[:, 1]
-    design = np.asarray(thermal_design(jnp.asarray(batch.thermal_ctx)))
+    design = np.asarray(thermal_design(jnp.asarray(batch.thermal_ctx)), np.float64)
     free = [j for j in range(N_THERMAL_FEATURES) if not (rise and j == AMBIENT)]
     for a in range(n_types):
+        rows_a = present & (batch.asset_type == a)
+        if rows_a.sum() < 4:
+            continue
+        filtered = {g: first_order_np(design[rows_a], g) for g in (LAGS if lag else (0.0,))}
         for j in range(p):
-            rows = present & (batch.asset_type == a) & batch.probe_mask[:, j]
+            rows = batch.probe_mask[rows_a, j]
             if rows.sum() < 4:
                 continue
-            x = design[rows].reshape(-1, N_THERMAL_FEATURES)
-            y = batch.thermal_c[rows][:, :, j].reshape(-1)
-            base = x[:, AMBIENT] if rise else np.zeros_like(y)
-            xf = x[:, free]
-            gram = xf.T @ xf + ridge * len(y) * np.eye(len(free))
-            beta = np.linalg.solve(gram, xf.T @ (y - base))
-            coef[a, j, free] = beta
-            if rise:
-                coef[a, j, AMBIENT] = 1.0
-            sigma[a, j] = max(float(np.std(y - x @ coef[a, j].astype(np.float64))), 0.05)
-    return coef, sigma
+            y = batch.thermal_c[rows_a][rows][:, :, j].reshape(-1).astype(np.float64)
+            best = None
+            for g, d in filtered.items():
+                x = d[rows].reshape(-1, N_THERMAL_FEATURES)
+                base = x[:, AMBIENT] if rise else np.zeros_like(y)
+                xf = x[:, free]
+                gram = xf.T @ xf + ridge * len(y) * np.eye(len(free))
+                c = np.zeros(N_THERMAL_FEATURES)
+                c[free] = np.linalg.solve(gram, xf.T @ (y - base))
+                if rise:
+                    c[AMBIENT] = 1.0
+                sd = float(np.std(y - x @ c))
+                if best is None or sd < best[0] - 1e-9:
+                    best = (sd, g, c)
+            assert best is not None
+            coef[a, j], lags[a, j] = best[2], best[1]
+            sigma[a, j] = max(best[0], 0.05)
+    return (coef, sigma, lags) if lag else (coef, sigma)
 
 
 def fit_vibration_stats(feats: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -106,6 +106,8 @@ class FusionModel(nnx.Module):
         stats = stats or identity_stats(inp, len(ASSET_TYPES))
         self.vib_mean, self.vib_std = Stat(jnp.asarray(stats.vib_mean)), Stat(stats.vib_std)
         self.th_coef, self.th_sigma = Stat(jnp.asarray(stats.th_coef)), Stat(stats.th_sigma)
+        lag = stats.th_lag if stats.th_lag is not None else np.zeros_like(stats.th_sigma)
+        self.th_lag = Stat(jnp.asarray(lag, jnp.float32)) if arch.thermal_lag else None
         on = arch.indicators
         ratio = arch.camera_change == "log_ratio"
         n_cam = N_CAMERA_RATIO_INDICATORS if ratio else N_CAMERA_INDICATORS
@@ -138,8 +140,9 @@ class FusionModel(nnx.Module):
 
     @property
     def stats(self) -> NormStats:
+        lag = self.th_lag[...] if self.th_lag is not None else None
         return NormStats(
-            self.vib_mean[...], self.vib_std[...], self.th_coef[...], self.th_sigma[...]
+            self.vib_mean[...], self.vib_std[...], self.th_coef[...], self.th_sigma[...], lag
         )
 
     def set_stats(self, stats: NormStats) -> None:
@@ -147,6 +150,8 @@ class FusionModel(nnx.Module):
         self.vib_std[...] = jnp.asarray(stats.vib_std)
         self.th_coef[...] = jnp.asarray(stats.th_coef)
         self.th_sigma[...] = jnp.asarray(stats.th_sigma)
+        if self.th_lag is not None and stats.th_lag is not None:
+            self.th_lag[...] = jnp.asarray(stats.th_lag)
 
     def encode_modality(self, m: int, f: Features) -> tuple[jax.Array, dict]:
         """Tokens (B, T_m, d) of modality ``m`` (MODEL_MODALITIES order) and its evidence.

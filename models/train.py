@@ -39,14 +39,15 @@ FAST_BELOW = 4096  # training windows below which fast_compile="auto" turns it o
 MIN_HELD_OUT = 100  # held-out normal windows below which calibrate_on="held_out" uses "all"
 
 
-def fit_stats(ds: Dataset, thermal_rise: bool = True) -> NormStats:
+def fit_stats(ds: Dataset, thermal_rise: bool = True, thermal_lag: bool = False) -> NormStats:
     """Normaliser statistics from the normal windows of ``ds`` (training assets and period);
-    ``thermal_rise``: the thermal model is of the rise over ambient (``[train] thermal_model``)."""
+    ``thermal_rise``: the thermal model is of the rise over ambient (``[train] thermal_model``);
+    ``thermal_lag``: and first order (``[arch] thermal_lag``)."""
     normal = ds.take(np.flatnonzero(~ds.labels.fault))
     f = normal.features
     vib_mean, vib_std = fit_vibration_stats(f.vib.astype(np.float32), f.present[:, 0])
-    coef, sigma = fit_thermal_model(f, len(ASSET_TYPES), rise=thermal_rise)
-    return NormStats(vib_mean, vib_std, coef, sigma)
+    fit = fit_thermal_model(f, len(ASSET_TYPES), rise=thermal_rise, lag=thermal_lag)
+    return NormStats(vib_mean, vib_std, *fit)
 
 
 MIN_TYPE_WINDOWS = 20  # normal windows of a type below which its indicators use the fleet's
@@ -329,7 +330,8 @@ def train_and_evaluate(cfg: ModelConfig, workdir: Path, ds: Dataset) -> tuple[Fu
     )
     key = jax.random.key(t.seed)
     key, init_key = jax.random.split(key)
-    model = init_model(cfg, init_key, fit_stats(train, cfg.train.thermal_model == "rise"))
+    stats = fit_stats(train, cfg.train.thermal_model == "rise", cfg.arch.thermal_lag)
+    model = init_model(cfg, init_key, stats)
     fit_indicator_stats(model, train)
     steps_per_epoch = t.steps_per_epoch or max(1, len(train) // t.batch_size)
     opt = nnx.Optimizer(model, make_optimizer(cfg, steps_per_epoch * t.epochs), wrt=nnx.Param)

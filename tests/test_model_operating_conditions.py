@@ -105,3 +105,45 @@ def test_vibration_indicators_are_judged_at_their_own_load() -> None:
     assert abs(z(on, 1.1, 1.1)) < 0.5 < z(off, 1.1, 1.1)  # a busy day: normal at its load
     assert z(on, 1.4, 1.1) > 1.0  # the line 0.6 above its level at that load: a deviation
     assert z(on, 1.1, float("nan")) > 0.5  # no load known: not moved, judged as without
+
+
+def test_the_first_order_thermal_model_follows_a_probe_after_a_load_step() -> None:
+    """A probe relaxes to its steady state with a time constant (models/features.py,
+    ``[arch] thermal_lag``): after a load drop the steady-state model reads the still-warm probe
+    as a residual of several sigma; the first-order fit finds the lag and the residual stays
+    at the sensor noise, through the same ``thermal_residual`` the model scores with."""
+    from models.features import LAGS, NormStats, first_order, thermal_residual
+
+    rng = np.random.default_rng(3)
+    n, t, true_lag = 600, 32, 0.9
+    step_at = rng.integers(4, t - 4, n)
+    before = rng.uniform(0.6, 0.9, n)
+    after = rng.uniform(0.3, 0.6, n)
+    load = np.where(np.arange(t)[None] < step_at[:, None], before[:, None], after[:, None])
+    amb = rng.uniform(17.0, 22.0, (n, 1)).repeat(t, 1)
+    ctx = np.stack([load, amb, np.full((n, t), 1450.0), np.ones((n, t))], -1).astype(np.float32)
+    steady = amb[..., None] + np.stack([20 * load, 30 * load], -1)  # (N, T, 2)
+    # each window opens settled at its first load, then follows with the probes' lag
+    temp = np.asarray(first_order(jnp.asarray(steady), jnp.full((n, 2), true_lag)))
+    b = types.SimpleNamespace(
+        thermal_c=(temp + rng.normal(0, 0.2, temp.shape)).astype(np.float32),
+        thermal_ctx=ctx,
+        present=np.ones((n, 4), bool),
+        asset_type=np.zeros(n, np.int32),
+        probe_mask=np.ones((n, 2), bool),
+    )
+    coef0, sigma0 = fit_thermal_model(b, 1)
+    coef, sigma, lags = fit_thermal_model(b, 1, lag=True)
+    assert all(np.isclose(LAGS, g).any() for g in lags[0])
+    np.testing.assert_allclose(lags[0], true_lag, atol=0.05)
+    assert np.all(sigma[0] < 0.4) and np.all(sigma0[0] > 3 * sigma[0])  # noise: 0.2
+    static = np.asarray(thermal_residual(b, NormStats(None, None, coef0, sigma0)))
+    dynamic = np.asarray(thermal_residual(b, NormStats(None, None, coef, sigma, lags)))
+    # the step's aftermath (3 points on): the steady-state model's largest |residual| in
+    # its own sigmas is far larger than the first-order model's
+    after_step = np.arange(t)[None] >= step_at[:, None] + 3
+    assert np.abs(dynamic[after_step]).max() < 6
+    assert (
+        np.abs(static[after_step] * sigma0[0]).max()
+        > 3 * np.abs(dynamic[after_step] * sigma[0]).max()
+    )
