@@ -107,7 +107,11 @@ class Series:
 
     def until(self, ts_ns: int) -> tuple[np.ndarray, np.ndarray]:
         """Views of the rows at or before ``ts_ns``."""
-        k = int(np.searchsorted(self.ts[: self.n], ts_ns, side="right"))
+        n = self.n
+        if n and ts_ns >= self.ts[n - 1]:  # the live case (a window at the newest time): all
+            k = n
+        else:
+            k = int(np.searchsorted(self.ts[:n], ts_ns, side="right"))
         return self.ts[:k], self.values[:k]
 
 

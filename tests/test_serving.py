@@ -307,3 +307,40 @@ def test_packed_model_and_lean_chunks_score_as_the_plain_path(live: LiveScorer) 
     full = sc._chunk(b, np.array([0]), 2, 0)  # vibration: every field as pad_batch has it
     for name, got, want in zip(Batch._fields, full, chunk, strict=True):
         np.testing.assert_array_equal(got, want, err_msg=name)
+
+
+def _events(asset: str, n: int, t0: int) -> list:
+    from plant.events import HealthEvent
+
+    return [
+        HealthEvent(asset, t0 + k * S, 90.0, 0.1, 0.5, "normal", 0.9, {"thermal": True},
+                    {"thermal": 1.0}, "m1", scored_ns=t0 + k * S)
+        for k in range(n)
+    ]  # fmt: skip
+
+
+def test_scores_reach_the_store_from_the_writer_thread_and_a_failed_write_is_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ingest.store import StoreReader
+    from models.serving import service as service_mod
+
+    real, calls = service_mod._write_scores, []
+
+    def fail_first(root: Path, events: list) -> list:
+        calls.append(len(events))
+        return list(events) if len(calls) == 1 else real(root, events)
+
+    monkeypatch.setattr(service_mod, "_write_scores", fail_first)
+    settings = ServeSettings(registry=tmp_path / "reg", store_flush_s=0.0, warm=False)
+    service = ScoringService(PLANT, settings, client=None, store_root=tmp_path / "store")
+    first, second = _events("A-1", 3, 10 * S), _events("A-2", 2, 20 * S)
+    service._hand_on(first)
+    service.maintain()  # the write fails: the scores stay pending
+    service._flush_future.result()
+    service._hand_on(second)
+    service.close()  # the failed ones first, then the rest, waited for
+    assert calls == [3, 5]
+    reader = StoreReader(tmp_path / "store")
+    assert reader.scores().num_rows == 5
+    assert reader.health_events("A-1", 0, 100 * S) == first
