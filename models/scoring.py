@@ -181,7 +181,8 @@ class Scorer:
         wanted = self.baselines.wanted(
             [w.asset for w in windows], [int(w.ts_ns) for w in windows], present
         )
-        out = np.stack([self.baselines.ready(w.asset) for w in windows]) if windows else wanted
+        before = {w.asset: self.baselines.ready(w.asset) for w in windows}
+        out = np.stack([before[w.asset] for w in windows]) if windows else wanted
         open_rows = np.flatnonzero(wanted.any(axis=1))  # SV: only rows a baseline may take
         if not open_rows.size:
             return out
@@ -205,7 +206,13 @@ class Scorer:
             b.image,
             b.present,
         )
-        out[open_rows] = ready
+        # each row's readiness right after it was observed, as one window at a time would
+        # see it: a row after a freezing row of its asset (in this call) is ready too
+        taken = dict(zip(open_rows.tolist(), ready, strict=True))
+        for i, w in enumerate(windows):
+            if i in taken:
+                before[w.asset] = taken[i]
+            out[i] = before[w.asset]
         return out
 
     def score(

@@ -48,6 +48,8 @@ class LiveScorer:
         self.assets = {a.id: a for a in assets}
         self.scorer.reserve(sorted(self.assets))
         self._encoded: dict[str, np.ndarray] = {}  # asset -> (4,) presence held in the cache
+        # asset -> (3,) which baselines (vibration, thermal, camera) the cached encodings read
+        self._encoded_ready: dict[str, np.ndarray] = {}
         self._explainer: Any = None
         self.unscorable = 0
         self._warmed = warm
@@ -118,37 +120,55 @@ class LiveScorer:
             self.scorer.prime([w.asset for w in ws], self.scorer.batch(ws))
             for w in ws:
                 self._encoded[w.asset] = w.mask
+                self._encoded_ready[w.asset] = self._ready_now(w.asset)
         return len(ws)
+
+    def _ready_now(self, asset: str) -> np.ndarray:
+        base = self.baselines
+        return _NO_BASE if base is None else np.asarray(base.ready(asset), bool)
 
     def score(self, windows: Sequence[Window], scored_ns: int | None = None) -> list[HealthEvent]:
         """One health event per window, in the windows' order (none for an unknown asset or a
         window whose score is not finite, counted in ``unscorable``)."""
         out: list[HealthEvent | None] = [None] * len(windows)
         known = [(i, w) for i, w in enumerate(windows) if w.asset in self.assets]
-        if known and hasattr(self.scorer, "observe"):  # per-asset normal baselines (MQ)
-            self.scorer.observe([w for _, w in known])
+        # Each window is scored with its asset's baselines as they were right after it was
+        # observed, as training featurises (models/dataset.py) and as one window at a time
+        # would be: a baseline that freezes at a later window of this call is not read by the
+        # earlier ones, so scores do not depend on how readings were batched.
+        ready = np.zeros((len(windows), 3), bool)
+        if known and self.baselines is not None:  # per-asset normal baselines (MQ)
+            ready[[i for i, _ in known]] = self.scorer.observe([w for _, w in known])
         for part in rounds(known):
             index = {(w.asset, w.ts_ns, w.trigger): i for i, w in part}
-            for ev in self._score_round([w for _, w in part]):
+            rows = np.array([i for i, _ in part])
+            for ev in self._score_round([w for _, w in part], ready[rows]):
                 trig = None if ev.trigger is None else MODEL_MODALITIES[NAMES.index(ev.trigger)]
                 out[index[(ev.asset, ev.ts_ns, trig)]] = ev
         stamp = time.time_ns() if scored_ns is None else scored_ns
         return [ev if ev.scored_ns else _with(ev, scored_ns=stamp) for ev in out if ev is not None]
 
-    def _score_round(self, ws: list[Window]) -> list[HealthEvent]:
-        b = self.scorer.batch(ws)
+    def _score_round(self, ws: list[Window], ready: np.ndarray) -> list[HealthEvent]:
+        b = _as_of(self.scorer.batch(ws), ready)
         masks = np.stack([w.mask for w in ws])
         ids = [w.asset for w in ws]
         trig = np.array([_trigger_index(w) for w in ws])
         # No trigger (a restart's rebuilt window): every modality is re-encoded, the last fuses.
         fuse = np.where(trig < 0, len(NAMES) - 1, trig)
-        # First re-encode what changed presence since it was encoded (scores not kept) ...
+        # First re-encode what changed presence, or whose baseline froze (or restarted), since
+        # it was encoded (scores not kept) ...
+        held = [self._encoded.get(w.asset, _NONE) for w in ws]
+        held_ready = [self._encoded_ready.get(w.asset, _NO_BASE) for w in ws]
         for m in range(len(NAMES)):
             idx = [
                 i
-                for i, w in enumerate(ws)
+                for i in range(len(ws))
                 if fuse[i] != m
-                and (trig[i] < 0 or self._encoded.get(w.asset, _NONE)[m] != masks[i, m])
+                and (
+                    trig[i] < 0
+                    or held[i][m] != masks[i, m]
+                    or (m < ready.shape[1] and held_ready[i][m] != ready[i, m])
+                )
             ]
             if idx:
                 self.scorer.score_incremental([ids[i] for i in idx], MODEL_MODALITIES[m], b,
@@ -166,8 +186,9 @@ class LiveScorer:
             if logits is None:
                 logits = np.zeros((len(ws), aux["fault_logits"].shape[1]), np.float32)
             logits[idx] = aux["fault_logits"]
-        for w, mask in zip(ws, masks, strict=True):
+        for w, mask, r in zip(ws, masks, ready, strict=True):
             self._encoded[w.asset] = mask
+            self._encoded_ready[w.asset] = r
         assert logits is not None
         return self._events(ws, masks, scores, logits)
 
@@ -241,6 +262,25 @@ class LiveScorer:
 
 
 _NONE = np.zeros(len(NAMES), bool)
+_NO_BASE = np.zeros(3, bool)  # vibration, thermal, camera: no baseline frozen
+
+
+def _as_of(b: Any, ready: np.ndarray) -> Any:
+    """Batch ``b`` with each row's baselines only where ``ready`` (N, 3) says they were frozen
+    when that row was observed (zeros elsewhere, as ``models.dataset`` featurises)."""
+    if not hasattr(b, "base_ready"):
+        return b
+    keep = np.asarray(b.base_ready, bool) & ready
+    if np.array_equal(keep, np.asarray(b.base_ready, bool)):
+        return b
+    v, t, c = keep[:, 0], keep[:, 1], keep[:, 2]
+    return b._replace(
+        base_vib=np.where(v[:, None, None, None], b.base_vib, 0).astype(b.base_vib.dtype),
+        base_th_temp=np.where(t[:, None], b.base_th_temp, 0).astype(b.base_th_temp.dtype),
+        base_th_x=np.where(t[:, None], b.base_th_x, 0).astype(b.base_th_x.dtype),
+        base_image=np.where(c[:, None, None, None], b.base_image, 0).astype(b.base_image.dtype),
+        base_ready=keep,
+    )
 
 
 def _trigger_index(w: Window) -> int:
