@@ -211,7 +211,21 @@ def split_dataset(ds: Dataset, cfg: ModelConfig) -> tuple[Split, dict[str, Datas
         seed=t.seed,
     )
     masks = split.masks(lab.asset, lab.ts_ns)
+    test_faults = int(lab.fault[masks["test"]].sum())
+    if len(split.test_assets) < MIN_TEST_ASSETS or not test_faults:
+        log.warning(
+            "the test split has %d assets and %d fault windows: its figures (AUROC, realised "
+            "alpha, false alarms per asset-day) are too noisy to compare models; train on a "
+            "plant of at least %d assets (test_asset_fraction %.2f) with faults in its last "
+            "%.0f %% of time",
+            len(split.test_assets), test_faults,
+            int(np.ceil(MIN_TEST_ASSETS / max(t.test_asset_fraction, 1e-9))),
+            t.test_asset_fraction, 100 * t.test_period_fraction,
+        )  # fmt: skip
     return split, {k: ds.take(np.flatnonzero(v)) for k, v in masks.items()}
+
+
+MIN_TEST_ASSETS = 5  # fewer: between-asset spread decides the test figures
 
 
 def episode_weights(labels) -> np.ndarray:

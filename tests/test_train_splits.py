@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
+import pytest
 
 from models.metrics import auroc, macro_f1
 from models.splits import make_split
@@ -138,3 +141,29 @@ def test_a_secondary_modality_is_labelled_visible_only_past_its_own_onset() -> N
     assert fresh.visible[0].tolist() == early[2].tolist()
     assert fresh.visible[1].tolist() == late[2].tolist()
     assert fresh.asset.tolist() == stale.asset.tolist()
+
+
+def test_a_test_split_too_small_to_compare_models_is_warned_about(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from types import SimpleNamespace
+
+    from models.config import ModelConfig
+    from models.train import split_dataset
+
+    def dataset(n_assets: int, faults: bool) -> SimpleNamespace:
+        asset = np.repeat([f"A-{i:03d}" for i in range(n_assets)], 10)
+        ts = np.tile(np.arange(10), n_assets).astype(np.int64)
+        fault = np.zeros(len(asset), bool) | (faults & (ts >= 8))
+        return SimpleNamespace(
+            labels=SimpleNamespace(asset=asset, ts_ns=ts, fault=fault), take=lambda idx: idx
+        )
+
+    cfg = ModelConfig()
+    with caplog.at_level(logging.WARNING, logger="models.train"):
+        split_dataset(dataset(6, True), cfg)  # type: ignore[arg-type]
+    assert "too noisy to compare models" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="models.train"):
+        split, _ = split_dataset(dataset(40, True), cfg)  # type: ignore[arg-type]
+    assert len(split.test_assets) >= 5 and "too noisy" not in caplog.text
