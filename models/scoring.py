@@ -172,9 +172,11 @@ class Scorer:
 
     def observe(self, windows: list[Window]) -> np.ndarray:
         """Add windows (in time order) to their assets' baselines while those are still open;
-        (N, 3) readiness (vibration, thermal, camera). Call it with every scored window: once
-        an asset's baselines are frozen (``baseline_hours``) it costs a dict look-up. Call
-        ``self.baselines.reset(asset)`` after maintenance; persist with ``baselines.save``."""
+        (N, 3) readiness (vibration, thermal, camera) of each row's asset right after that row
+        was observed (the live scorer scores each row as of it). Call it with every scored
+        window: once an asset's baselines are frozen (``baseline_hours``) it costs a dict
+        look-up. Call ``self.baselines.reset(asset)`` after maintenance; persist with
+        ``baselines.save``."""
         present = np.zeros((len(windows), len(MODEL_MODALITIES)), bool)
         for i, w in enumerate(windows):
             present[i] = w.mask
