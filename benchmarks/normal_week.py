@@ -226,6 +226,7 @@ def main() -> int:
         "floods": kinds.get("flood", 0),
         "machine_stops_seen": stops,
         "machine_alarms_raised_while_not_running": len(while_stopped),
+        "health_events_in_load_transients": engine.transient_events,
         "calibration_reference_sizes": {k: len(v) for k, v in cal.items()} if cal else None,
     }
     if args.events:

@@ -148,7 +148,7 @@ def health_events(
     test: Dataset, score: np.ndarray, p: np.ndarray, groups: list[str], logits, version: str
 ) -> Iterator:
     """Time-ordered health events and machine-state changes (from the thermal context)."""
-    from models.serving.health import fault_of, health_from_p
+    from models.serving.health import fault_of, health_from_p, load_range
     from plant.alarms.replay import StateChange
     from plant.events import HealthEvent
     from plant.readings import MachineState
@@ -176,6 +176,7 @@ def health_events(
             staleness_s={},
             model_version=version,
             calibration_group=groups[i],
+            load_range=load_range(f.thermal_ctx[i, :, 0]) if f.present[i, 1] else None,
         )
 
 
@@ -445,7 +446,11 @@ def evaluate(
             "cut_ns": split.cut_ns,
             "new_plant": new_plant,
         },
-        "alarm_rule": plant.alarms.persistence.model_dump(mode="json"),
+        "alarm_rule": {
+            **plant.alarms.persistence.model_dump(mode="json"),
+            "transient_load_range": plant.alarms.transient.load_range,
+            "transient_hold_s": plant.alarms.transient.hold_s,
+        },
     }
     if shifted is not None:
         out["shifted"] = shifted_figures(graphdef, state, cal, Path(shifted), plant, cfg, split,

@@ -33,6 +33,9 @@ class HealthEvent:
     explanation: dict[str, Any] | None = None
     scored_ns: int = 0  # when the scorer produced it (latency measurement)
     trigger: str | None = None  # modality whose reading caused this rescoring
+    # max - min of the process load (fraction of rated) over the window's thermal history, or
+    # None without one: the alarm engine's transient rule (docs/ALARMS.md)
+    load_range: float | None = None
 
     def to_json(self) -> bytes:
         # the fields as they are (no dataclasses.asdict deep copy: json.dumps only reads them)

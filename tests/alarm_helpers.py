@@ -62,6 +62,7 @@ def health(
     fault: str = "bearing_outer",
     health_score: float = 70.0,
     explanation: dict[str, float] | None = None,
+    load_range: float | None = None,
 ) -> HealthEvent:
     present = {"vibration": True, "thermal": True, "camera": True, "notes": True}
     return HealthEvent(
@@ -77,6 +78,7 @@ def health(
         "model-7",
         "grp",
         explanation,
+        load_range=load_range,
     )
 
 

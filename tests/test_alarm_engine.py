@@ -126,6 +126,32 @@ def test_stopped_machine_suppresses_and_raises_nothing(engine: AlarmEngine) -> N
     assert state(engine) == AlarmState.UNACKNOWLEDGED
 
 
+def test_evidence_during_a_load_transient_neither_raises_nor_clears(
+    clock: Clock, notes: Collector
+) -> None:
+    engine = AlarmEngine(demo_plant(), None, clock=clock, notifier=notes)
+    assert engine.settings.transient.load_range == 0.15  # the default
+    t = feed(engine, "P-101", T0, LOW, load_range=0.4)  # the load stepped within the hour
+    t = feed(engine, "P-102", t, LOW, load_range=0.15)  # at the limit: counts
+    t = feed(engine, "P-103", t, LOW)  # no thermal history: counts
+    assert sorted(a["asset"] for a in engine.list_alarms()) == ["P-102", "P-103"]
+    assert engine.transient_events == 3
+    t = feed(engine, "P-102", t, HIGH, load_range=0.5)  # a transient does not clear either
+    assert engine.get_alarm(1)["state"] == AlarmState.UNACKNOWLEDGED
+    t = feed(engine, "P-101", t, LOW, load_range=0.05)  # settled: the same evidence raises
+    assert sorted(a["asset"] for a in engine.list_alarms()) == ["P-101", "P-102", "P-103"]
+    # hold_s (900 s) after the last transient event: the probes still lag
+    assert engine.settings.transient.hold_s == 900
+    t = feed(engine, "F-301", t, [0.0001], load_range=0.3)
+    t = feed(engine, "F-301", t, LOW, load_range=0.02)  # 300-900 s after it: held
+    assert "F-301" not in {a["asset"] for a in engine.list_alarms()}
+    feed(engine, "F-301", t, LOW, load_range=0.02)  # past the hold
+    assert "F-301" in {a["asset"] for a in engine.list_alarms()}
+    off = AlarmEngine(demo_plant(transient={"load_range": 0}), None, clock=clock, notifier=notes)
+    feed(off, "P-101", T0, LOW, load_range=0.9)  # 0: the rule is off
+    assert [a["asset"] for a in off.list_alarms()] == ["P-101"] and off.transient_events == 0
+
+
 def test_maintenance_takes_out_of_service_then_resets_with_new_baseline(
     engine: AlarmEngine, clock: Clock
 ) -> None:

@@ -189,6 +189,16 @@ def _publish_plant(config_path: Path, broker_url: str, start_ns: int) -> int:
     return stats.total
 
 
+def _plant_start(now_ns: int) -> int:
+    """Half an hour after the latest shift change at least 4.5 h ago (the simulator's shifts
+    start at 06:00, 14:00 and 22:00 UTC): the three plant hours hold no load step, which the
+    alarm engine's transient rule ([alarms.transient]) would rightly hold the fault's alarm
+    through."""
+    shift, offset = 8 * 3600 * S, 6 * 3600 * S
+    latest = (now_ns - int(4.5 * 3600 * S) - offset) // shift * shift + offset
+    return latest + 1800 * S
+
+
 def _false_alarm_report(assets: list[str], machine: list[dict], seen: dict, start: int) -> str:
     """What a failure needs to be replayed offline: the plant's start (the simulator's load
     shifts and ambient follow the wall clock), the alarms, each asset's lowest p-values."""
@@ -265,7 +275,7 @@ port = 0
         ).append(json.loads(m.payload))
         connect(sub, BrokerUrl.parse(mosquitto.url))
         sub.subscribe("plantwatch/v1/health/#", qos=1)
-        start = (time.time_ns() // S - 4 * 3600) * S  # plant time in the past: readings clock
+        start = _plant_start(time.time_ns())  # plant time in the past: readings clock
         assert _publish_plant(config, mosquitto.url, start) > 1000
         time.sleep(3.0)  # the last windows
         sub.disconnect()

@@ -395,3 +395,20 @@ def test_scores_do_not_depend_on_how_windows_were_batched(model_dir: Path, tmp_p
     assert one.keys() == batched.keys() and len(one) > 100
     worst = max(abs(one[k] - batched[k]) for k in one)
     assert worst < 1e-4, f"scores differ by {worst:.4f} between batchings"
+
+
+def test_events_carry_the_load_range_of_the_windows_thermal_history(live: LiveScorer) -> None:
+    from models.serving.health import load_range
+
+    rng = np.random.default_rng(4)
+    w = make_window(rng, asset="PA-001")
+    assert w.thermal is not None
+    load = np.linspace(0.8, 0.45, len(w.thermal.ts_ns)).astype(np.float32)
+    load[0] = np.nan  # before any process context
+    stepped = dataclasses.replace(w, thermal=dataclasses.replace(w.thermal, load_fraction=load))
+    no_thermal = dataclasses.replace(make_window(rng, asset="PA-002"), thermal=None)
+    by_asset = {ev.asset: ev for ev in live.score([stepped, no_thermal])}
+    assert by_asset["PA-001"].load_range == pytest.approx(float(load[1] - load[-1]), abs=1e-3)
+    assert by_asset["PA-002"].load_range is None
+    assert load_range(np.array([np.nan])) is None and load_range(None) is None
+    assert json.loads(by_asset["PA-001"].to_json())["load_range"] == by_asset["PA-001"].load_range

@@ -54,6 +54,17 @@ class UncalibratedPValues:
         return 1.0 / (1.0 + np.exp(np.clip(s, -60, 60)))
 
 
+def load_range(load: np.ndarray | None) -> float | None:
+    """Max - min of a window's process load over its thermal history (``HealthEvent.
+    load_range``), rounded to 0.001; None without a finite value. Stops and starts count: a
+    machine warming up after a start is a thermal transient too."""
+    if load is None:
+        return None
+    x = np.asarray(load, np.float64)
+    x = x[np.isfinite(x)]
+    return round(float(x.max() - x.min()), 3) if x.size else None
+
+
 def group_of(asset_type: str, present: Sequence[bool]) -> str:
     """The calibration group name (models.calibration.calibration_group when it is there)."""
     try:

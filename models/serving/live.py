@@ -27,7 +27,13 @@ import numpy as np
 
 from ingest.window import Window
 from models.scoring import Scorer
-from models.serving.health import fault_of, group_of, health_from_p, load_calibration
+from models.serving.health import (
+    fault_of,
+    group_of,
+    health_from_p,
+    load_calibration,
+    load_range,
+)
 from plant.config import Asset
 from plant.events import HealthEvent
 from plant.readings import MODEL_MODALITIES
@@ -231,6 +237,7 @@ class LiveScorer:
                     model_version=self.version,
                     calibration_group=groups[i],
                     trigger=w.trigger.value if w.trigger is not None else None,
+                    load_range=load_range(None if w.thermal is None else w.thermal.load_fraction),
                 )
             )
         return events

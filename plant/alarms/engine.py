@@ -66,6 +66,8 @@ class AlarmEngine(Lifecycle, OperatorActions):
         self.machine_activations = 0
         self._persist: dict[str, Persistence] = {}
         self._suppressed: set[str] = set()  # assets not running (stopped, starting)
+        self.transient_events = 0  # health events not counted: load transient (TransientConfig)
+        self._transient_until: dict[str, int] = {}  # asset -> end of its transient's hold (ns)
         self._maintenance: set[str] = set()
         self._baseline_ns: dict[str, int] = {}
         self._dq: dict[str, dict[str, set[str]]] = {}  # asset -> modality -> faulty sensors
@@ -108,6 +110,9 @@ class AlarmEngine(Lifecycle, OperatorActions):
                 return
             if asset in self._suppressed or asset in self._maintenance:
                 return  # suppression by design: a stopped machine's evidence counts for nothing
+            if self._in_transient(asset, ev):
+                self.transient_events += 1  # ... nor does a machine's during a load transient
+                return
             if ev.ts_ns < self._baseline_ns.get(asset, 0) or self._sensor_fault_explains(ev):
                 return
             p = self._persist.get(asset) or self._persistence(asset)
@@ -120,6 +125,18 @@ class AlarmEngine(Lifecycle, OperatorActions):
                 self._escalate(ev)
             if self.journal.batch == 1:
                 self.journal.flush()
+
+    def _in_transient(self, asset: str, ev: HealthEvent) -> bool:
+        """Whether ``ev`` falls in a load transient of its machine ([alarms.transient]): its load
+        moved by more than ``load_range`` over the window's thermal history, or did so at most
+        ``hold_s`` before (the probes lag the load by their time constants)."""
+        rule = self.settings.transient
+        if rule.load_range <= 0:
+            return False
+        if ev.load_range is not None and ev.load_range > rule.load_range:
+            self._transient_until[asset] = ev.ts_ns + int(rule.hold_s * NS)
+            return True
+        return ev.ts_ns <= self._transient_until.get(asset, -1)
 
     def may_use_explanation(self, asset: str, low: int = 1, ts_ns: int | None = None) -> bool:
         """Whether ``low`` more p-values below alpha for ``asset`` could raise, update or be

@@ -52,6 +52,28 @@ class PersistenceConfig(Section):
         return self
 
 
+class TransientConfig(Section):
+    """ISA-18.2 designed suppression during a process transient: while a running machine's load
+    moves, its probes lag by their time constants (tens of minutes), and a static normal-behaviour
+    model reads the still-warm (or still-cool) machine as anomalous."""
+
+    load_range: float = Field(
+        default=0.15,
+        ge=0,
+        le=2,
+        description="a machine's health events count for nothing (neither raise nor clear) "
+        "while its load moved by more than this (fraction of rated, max - min) over the "
+        "window's thermal history ([ingest] thermal_history_s); 0: off",
+    )
+    hold_s: float = Field(
+        default=900.0,
+        ge=0,
+        le=86_400,
+        description="... and for this long after the last such event: probes with time "
+        "constants longer than the thermal history still lag when the step leaves it",
+    )
+
+
 class FloodConfig(Section):
     """ISA-18.2 flood: more than ``threshold`` alarms in ``window_s`` in one area."""
 
@@ -161,6 +183,7 @@ class AlarmsConfig(Section):
         "'offline' raises a silent-chain alarm, e.g. a separate scorer or ingest worker",
     )
     persistence: PersistenceConfig = PersistenceConfig()
+    transient: TransientConfig = TransientConfig()
     flood: FloodConfig = FloodConfig()
     silence: SilenceConfig = SilenceConfig()
     priority: PriorityConfig = PriorityConfig()
