@@ -46,7 +46,7 @@ from models.serving.quality import QualityWatch
 from models.serving.state import BaselineFile, input_key, signature, snapshot
 from plant import topics
 from plant.config import PlantConfig
-from plant.events import HealthEvent
+from plant.events import HealthEvent, shapley_values
 from plant.readings import ContextReading
 
 log = logging.getLogger(__name__)
@@ -479,7 +479,10 @@ def _write_scores(store_root: Path, events: list[HealthEvent]) -> list[HealthEve
     """(Writer thread) the events into the store's scores; those not written (none, or all)."""
     from ingest.store import ScoreWriter
 
-    rows = [dataclasses.replace(ev, explanation=_shapley(ev.explanation)) for ev in events]
+    # the store keeps the modality Shapley values of an explanation (docs/STORE.md)
+    rows = [
+        dataclasses.replace(ev, explanation=shapley_values(ev.explanation) or None) for ev in events
+    ]
     try:
         with ScoreWriter(store_root) as w:
             w.write(rows)
@@ -494,11 +497,3 @@ def _same_inputs(old: LiveScorer, new: LiveScorer) -> bool:
     if old.baselines is None or new.baselines is None:
         return False
     return input_key(old.baselines.cfg) == input_key(new.baselines.cfg)
-
-
-def _shapley(expl: dict | None) -> dict[str, float] | None:
-    """The store keeps the modality Shapley values of an explanation (docs/STORE.md)."""
-    if not expl:
-        return None
-    flat = expl.get("shapley", expl)
-    return {k: float(v) for k, v in flat.items() if isinstance(v, int | float)} or None
