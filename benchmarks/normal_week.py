@@ -50,7 +50,9 @@ def poisson_upper(k: int, conf: float = 0.95) -> float:
     return hi
 
 
-EVENT_COLUMNS = ("asset", "ts_ns", "kind", "value", "value2", "label", "fault_class", "trigger")
+EVENT_COLUMNS = (
+    "asset", "ts_ns", "kind", "value", "value2", "label", "fault_class", "trigger", "value3",
+)  # fmt: skip
 
 
 def _row(
@@ -63,12 +65,12 @@ def _row(
     label: str,
     fault_class: str = "",
     trigger: str = "",
+    value3: float = float("nan"),
 ) -> None:
-    """One output row: a health event (score, p-value, group) or a context reading (load,
-    ambient, state)."""
-    for k, v in zip(
-        EVENT_COLUMNS, (asset, ts_ns, kind, value, value2, label, fault_class, trigger), strict=True
-    ):
+    """One output row: a health event (score, p-value, group, ..., the p-value without notes
+    where computed) or a context reading (load, ambient, state)."""
+    values = (asset, ts_ns, kind, value, value2, label, fault_class, trigger, value3)
+    for k, v in zip(EVENT_COLUMNS, values, strict=True):
         rows[k].append(v)
 
 
@@ -173,6 +175,7 @@ def main() -> int:
                         ev.calibration_group,
                         ev.fault_class,
                         ev.trigger or "",
+                        float("nan") if ev.p_value_sensors is None else ev.p_value_sensors,
                     )
             messages += len(batch)
         engine.tick(now[0])
@@ -227,6 +230,7 @@ def main() -> int:
         "machine_stops_seen": stops,
         "machine_alarms_raised_while_not_running": len(while_stopped),
         "health_events_in_load_transients": engine.transient_events,
+        "low_p_events_without_sensor_corroboration": engine.uncorroborated_events,
         "calibration_reference_sizes": {k: len(v) for k, v in cal.items()} if cal else None,
     }
     if args.events:

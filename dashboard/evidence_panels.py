@@ -163,6 +163,8 @@ def thermal_panel(
 def _expected_name(offset: ThermalOffset | None, probe: int) -> str:
     if offset is None or not offset.ready or probe >= len(offset.offset_c):
         return "expected (fleet model)"
+    if offset.scale is not None and probe < len(offset.scale):
+        return f"expected (fleet model, asset's rise x{offset.scale[probe]:.2f})"
     return f"expected (fleet model + asset offset {offset.offset_c[probe]:+.1f} °C)"
 
 

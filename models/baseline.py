@@ -72,6 +72,8 @@ class _Acc:
     frozen: bool = False
     sums: list[np.ndarray] = dataclasses.field(default_factory=list)
     counts: np.ndarray | None = None  # per-probe counts (thermal)
+    # thermal: the newest window whose history held a stop, a start or a load step
+    unsettled_ns: int = -(1 << 62)
 
 
 class AssetBaselines:
@@ -139,6 +141,7 @@ class AssetBaselines:
         out = np.zeros((len(assets), BASE_MODALITIES), bool)
         hours_ns = int(self.cfg.baseline_hours * 3600 * NS)
         spacing_ns = int(self.cfg.baseline_spacing_s * NS)
+        settle_ns = int(self.cfg.baseline_settle_s * NS)
         for i, (asset, ts) in enumerate(zip(assets, np.asarray(ts_ns).tolist(), strict=True)):
             if reset is not None and reset[i]:
                 self.reset(asset)
@@ -146,7 +149,16 @@ class AssetBaselines:
             # a stopped machine's spectra and temperatures are not its normal running behaviour
             stopped = bool(present[i, 1]) and not float(thermal_ctx[i, -1, 3]) > 0.5
             for m, a in enumerate(acc):
-                if a.frozen or stopped or not present[i, m] or ts - a.last_ns < spacing_ns:
+                if a.frozen or not present[i, m] or ts - a.last_ns < spacing_ns:
+                    continue
+                if m == 1 and settle_ns > 0:  # judged once per spacing, added or not
+                    if stopped or not self._steady(thermal_ctx[i]):
+                        a.last_ns = a.unsettled_ns = ts
+                        continue
+                    if ts - a.unsettled_ns < settle_ns:
+                        a.last_ns = ts
+                        continue  # probes still moving towards a new steady state
+                if stopped:
                     continue
                 if m == 1 and not _thermal_finite(i, thermal_c, probe_mask, thermal_ctx):
                     continue  # e.g. temperatures before any process context: NaN regressors
@@ -159,6 +171,20 @@ class AssetBaselines:
                 a.last_ns, a.n = ts, a.n + 1
             out[i] = [a.frozen for a in acc]
         return out
+
+    def _steady(self, ctx: np.ndarray) -> bool:
+        """Whether a thermal window's context history ``ctx`` (T, 4) is steady: the machine
+        ran through all of it with a load range of at most ``baseline_load_step``.
+
+        A probe reaches its steady state in about three time constants after a start, a stop
+        or a load step; a baseline that averages a warm-up or the tail of a load step reads a
+        healthy machine as off its normal for as long as the baseline stands. So a thermal
+        baseline takes only windows ``baseline_settle_s`` after the newest unsteady one. The
+        history is judged once per ``baseline_spacing_s`` (as ``wanted`` promises serve); a
+        spacing shorter than the thermal look-back sees every stop and step."""
+        ctx = np.asarray(ctx, np.float64)
+        load = ctx[:, 0]
+        return bool((ctx[:, 3] > 0.5).all()) and float(np.ptp(load)) <= self.cfg.baseline_load_step
 
     @staticmethod
     def _add(a: _Acc, m: int, i: int, vib, thermal_c, probe_mask, thermal_ctx, image) -> None:
@@ -202,9 +228,13 @@ class AssetBaselines:
         """Write every asset's accumulators to an ``.npz`` (open ones keep accumulating)."""
         names = self.assets()
         meta = np.array(
-            [[a.first_ns, a.last_ns, a.n, int(a.frozen)] for n in names for a in self._acc[n]],
+            [
+                [a.first_ns, a.last_ns, a.n, int(a.frozen), a.unsettled_ns]
+                for n in names
+                for a in self._acc[n]
+            ],
             np.int64,
-        ).reshape(len(names), BASE_MODALITIES, 4)
+        ).reshape(len(names), BASE_MODALITIES, 5)
         cfg = self.cfg
         shapes = empty_rows(cfg, len(names))
         vib, temp, x, img = (np.zeros(a.shape, np.float64) for a in shapes[:4])
@@ -236,8 +266,10 @@ class AssetBaselines:
             for i, name in enumerate(z["assets"].tolist()):
                 accs = []
                 for m in range(BASE_MODALITIES):
-                    first, last, n, frozen = (int(v) for v in z["meta"][i, m])
+                    first, last, n, frozen, *rest = (int(v) for v in z["meta"][i, m])
                     a = _Acc(first_ns=first, last_ns=last, n=n, frozen=bool(frozen))
+                    if rest:  # files written before the settle rule have 4 columns
+                        a.unsettled_ns = rest[0]
                     if n > 0:
                         if m == 0:
                             a.sums = [z["vib"][i].copy()]

@@ -92,12 +92,15 @@ def load_model(model_dir: Path) -> tuple[FusionModel, ModelConfig, dict]:
         )
     raw = json.loads((model_dir / "config.json").read_text())
     arch = raw.setdefault("arch", {})
+    # saved before thermal baselines waited for settled probes: their baselines as trained
+    raw.setdefault("inputs", {}).setdefault("baseline_settle_s", 0.0)
     arch.setdefault("indicators", False)  # saved before indicators existed
     arch.setdefault("detector", False)  # saved before the detectors and the noisy-OR
     arch.setdefault("load_conditioned", False)  # saved before load-conditioned indicators
     arch.setdefault("combine", "gate")
     arch.setdefault("camera_change", "difference")  # saved before features.image_change
     arch.setdefault("thermal_lag", False)  # saved before the first-order thermal model
+    arch.setdefault("thermal_asset", "offset")  # saved before the asset's rise scale
     cfg = ModelConfig.model_validate(raw)
     model = nnx.eval_shape(lambda: FusionModel(cfg, nnx.Rngs(0)))
     state = nnx.state(model)

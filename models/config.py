@@ -41,6 +41,21 @@ class InputConfig(Section):
         default=600.0, gt=0, description="per-asset baseline: at most one window per spacing"
     )
     baseline_min_windows: int = Field(default=6, ge=1, le=10_000)
+    baseline_settle_s: float = Field(
+        default=10_800.0,
+        ge=0,
+        le=7 * 86_400,
+        description="per-asset thermal baseline: only windows this long after the machine last "
+        "stopped, started or changed load by more than baseline_load_step (probes settle in "
+        "about three time constants, 1-3.5 h); 0 takes every running window",
+    )
+    baseline_load_step: float = Field(
+        default=0.15,
+        gt=0,
+        le=1,
+        description="per-asset thermal baseline: a load range (max - min, fraction of rated) "
+        "over a window's thermal history above this is a transient",
+    )
 
 
 class ArchConfig(Section):
@@ -72,6 +87,13 @@ class ArchConfig(Section):
         "fitted per asset type and probe, so a probe still warm after a load step is not a "
         "residual. Off by default: on the 3-day plant it cut residual spread 10-20 % but "
         "realised alpha on test rose 0.055 -> 0.146 (docs/MODEL.md, sixth round)",
+    )
+    thermal_asset: Literal["scale", "offset"] = Field(
+        default="scale",
+        description="how the thermal encoder judges a probe against the asset's own baseline: "
+        "scale: ambient plus the type's expected rise times the asset's own rise ratio over "
+        "its baseline period (machines differ in losses and cooling, so a rise scales); "
+        "offset: the type's model plus the asset's mean residual (models before this option)",
     )
     vibration_spectra: bool = Field(
         default=True,

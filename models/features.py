@@ -173,6 +173,40 @@ def asset_thermal_offset(f, stats: NormStats) -> jax.Array:
 
 
 AMBIENT = 2  # the ambient column of :func:`thermal_design`
+RISE_FLOOR_C = 2.0  # a baseline rise below this (a probe barely above ambient) sets no scale
+SCALE_RANGE = (0.25, 4.0)  # the asset's rise against its type's, clipped to this
+
+
+def asset_rise_scale(f, stats: NormStats) -> jax.Array:
+    """(B, P) the asset's temperature rise over ambient against its type's, per probe, over its
+    baseline period: (mean temperature - mean ambient) / (the type's mean expected rise).
+
+    Machines of one type differ in losses and cooling, so their rise over ambient scales
+    (the simulator draws each probe's full-load rise from a 1.7x range; real fleets vary as
+    much), and an additive offset taken at the baseline's load is wrong at another load by the
+    difference in slope. The model is linear, so the mean expected rise is the fitted
+    coefficients times the mean regressors, exactly. 1 where the probe's baseline rise is
+    below :data:`RISE_FLOOR_C` (no scale can be told from it) or not ready."""
+    coef = jnp.asarray(stats.th_coef)[f.asset_type]  # (B, P, F)
+    x = jnp.asarray(f.base_th_x)  # (B, F)
+    amb = x[:, AMBIENT, None]
+    expected_rise = jnp.einsum("bf,bpf->bp", x, coef) - amb
+    rise = jnp.asarray(f.base_th_temp) - amb
+    ok = (expected_rise > RISE_FLOOR_C) & (rise > RISE_FLOOR_C)
+    k = jnp.clip(rise / jnp.where(ok, expected_rise, 1.0), *SCALE_RANGE)
+    return jnp.where(ok, k, 1.0)
+
+
+def thermal_residual_own(batch, stats: NormStats) -> jax.Array:
+    """(B, T, P) standardised residual from the asset's own normal model: ambient plus the
+    type's expected rise scaled by :func:`asset_rise_scale` (``[arch] thermal_asset =
+    "scale"``). Read only where the asset's thermal baseline is ready."""
+    expected = thermal_expected(batch.thermal_ctx, batch.asset_type, stats)  # (B, T, P)
+    amb = jnp.asarray(batch.thermal_ctx)[..., 1:2]  # (B, T, 1) ambient, as thermal_design's
+    k = asset_rise_scale(batch, stats)[:, None, :]
+    sigma = jnp.asarray(stats.th_sigma)[batch.asset_type][:, None, :]
+    own = (jnp.asarray(batch.thermal_c) - amb - k * (expected - amb)) / sigma
+    return jnp.where(batch.probe_mask[:, None, :], own, 0.0)
 
 
 LAGS = (0.0, 0.5, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97)  # per grid step (0: steady state)

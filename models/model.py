@@ -39,6 +39,7 @@ from models.features import (
     n_vibration_indicators,
     thermal_indicator_vector,
     thermal_residual,
+    thermal_residual_own,
     vibration_features,
     vibration_indicator_vector,
 )
@@ -131,6 +132,7 @@ class FusionModel(nnx.Module):
         self.use_baseline = arch.use_baseline
         self.width = arch.width
         self.camera_change = arch.camera_change
+        self.thermal_asset = arch.thermal_asset
         det = on and arch.detector
         self.detectors = (
             nnx.List([IndicatorDetector(n, len(ASSET_TYPES), rngs) for n in n_in]) if det else None
@@ -213,9 +215,12 @@ class FusionModel(nnx.Module):
         if m == 1:
             stats = self.stats
             resid = thermal_residual(f, stats)  # (B, T, P)
-            base = asset_thermal_offset(f, stats)  # (B, P)
             ready = f.base_ready[:, 1, None, None] & f.probe_mask[:, None, :]
-            own = jnp.where(ready, resid - base[:, None, :], 0.0)  # residual vs the asset's own
+            if self.thermal_asset == "scale":  # the asset's own rise over ambient
+                own = jnp.where(ready, thermal_residual_own(f, stats), 0.0)
+            else:  # the fleet model plus the asset's mean residual
+                base = asset_thermal_offset(f, stats)  # (B, P)
+                own = jnp.where(ready, resid - base[:, None, :], 0.0)
             rel = jnp.where(f.probe_mask[:, None], (f.thermal_c - f.thermal_ctx[..., 1:2]) / 20, 0)
             scale = jnp.asarray([1.0, 1 / 40.0, 1 / 50.0, 1.0])
             x = jnp.concatenate([resid, own, rel, f.thermal_ctx * scale], -1)  # (B, T, 3P + 4)

@@ -29,6 +29,7 @@ from plant.readings import MODEL_MODALITIES, Modality
 
 log = logging.getLogger(__name__)
 SLIM_AUX = ("late_scores", "mid_score", "gate", "fault_logits")
+NOTES = MODEL_MODALITIES.index(Modality.NOTES)
 
 
 def _slim(aux: dict) -> dict:
@@ -122,6 +123,17 @@ def incremental_step(graphdef, state, cache, slots, batch: Batch, cfg: ModelConf
     gathered = tuple(c[slots] for c in new["tokens"])
     score, aux = model.fusion(gathered, new["present"][slots], new["asset_type"][slots])
     return new, score, _slim(aux)
+
+
+@partial(jax.jit, static_argnames=("graphdef", "m"))
+def fuse_without_step(graphdef, state, cache, slots, m: int):
+    """(B,) fused logits of the cached encodings of ``slots`` with modality ``m`` left out
+    (its missing token instead): what the model says without it, no re-encoding."""
+    model = _merge(graphdef, state)
+    gathered = tuple(c[slots] for c in cache["tokens"])
+    present = cache["present"][slots].at[:, m].set(False)
+    score, _ = model.fusion(gathered, present, cache["asset_type"][slots])
+    return score
 
 
 MIN_CAPACITY = 64
@@ -303,6 +315,21 @@ class Scorer:
             auxes.append(_head(aux, len(idx)))
         return _cat(scores, auxes)
 
+    def score_without(self, asset_ids: list[str], modality: Modality | str) -> np.ndarray:
+        """(N,) fused logits of these assets' cached encodings (their newest windows, as
+        :meth:`score_incremental` left them) with ``modality`` left out."""
+        m = MODEL_MODALITIES.index(Modality(modality))
+        slots_all = self._slot_ids(list(asset_ids))
+        out = []
+        top = self.buckets[-1]
+        for start in range(0, len(slots_all), top):
+            part = slots_all[start : start + top]
+            slots = np.zeros(bucket_for(len(part), self.buckets), np.int32)
+            slots[: len(part)] = part
+            s = fuse_without_step(*self.model_args(), self._cache, slots, m)
+            out.append(np.asarray(s)[: len(part)])
+        return np.concatenate(out) if out else np.zeros(0, np.float32)
+
     def _chunk(self, b: Batch, rows: np.ndarray, size: int, m: int) -> Batch:
         """``pad_batch(take(b, rows), size)`` in one copy per field; for a modality other than
         vibration (which never reads the raw samples: ``_features_for``) the (size, C, N)
@@ -356,6 +383,8 @@ class Scorer:
                 self._cache, s, _ = incremental_step(
                     *self.model_args(), self._cache, slots, chunk, self.cfg, m
                 )
+            # the notes-free fusion of the alarm engine's notes rule (LiveScorer)
+            s = fuse_without_step(*self.model_args(), self._cache, slots, NOTES)
             if full_rows is not None and size == bucket_for(full_rows, self.buckets):
                 s, _ = score_step(*self.model_args(), chunk, chunk.present, self.cfg)
             jax.block_until_ready(s)

@@ -36,6 +36,10 @@ class HealthEvent:
     # max - min of the process load (fraction of rated) over the window's thermal history, or
     # None without one: the alarm engine's transient rule (docs/ALARMS.md)
     load_range: float | None = None
+    # the conformal p-value of the same window with its operator notes left out, where notes
+    # are present and p_value is low enough to matter to the alarm engine (below its clearing
+    # threshold); None otherwise: the engine's notes rule (docs/ALARMS.md)
+    p_value_sensors: float | None = None
 
     def to_json(self) -> bytes:
         # the fields as they are (no dataclasses.asdict deep copy: json.dumps only reads them)

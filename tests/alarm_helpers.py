@@ -63,6 +63,7 @@ def health(
     health_score: float = 70.0,
     explanation: dict[str, float] | None = None,
     load_range: float | None = None,
+    p_value_sensors: float | None = None,
 ) -> HealthEvent:
     present = {"vibration": True, "thermal": True, "camera": True, "notes": True}
     return HealthEvent(
@@ -79,6 +80,7 @@ def health(
         "grp",
         explanation,
         load_range=load_range,
+        p_value_sensors=p_value_sensors,
     )
 
 

@@ -152,6 +152,28 @@ def test_evidence_during_a_load_transient_neither_raises_nor_clears(
     assert [a["asset"] for a in off.list_alarms()] == ["P-101"] and off.transient_events == 0
 
 
+def test_operator_notes_corroborate_sensor_evidence_but_never_raise_alone(
+    clock: Clock, notes: Collector
+) -> None:
+    """A wrong note ("gbox knocking" on a pump) sits in a day of windows: the window's p-value
+    counts only where the sensors alone are at least weakly abnormal."""
+    engine = AlarmEngine(demo_plant(), None, clock=clock, notifier=notes)
+    rule = engine.settings.persistence
+    assert rule.notes_corroborate_alpha == 0.05  # the default: alpha x deadband
+    t = feed(engine, "P-101", T0, LOW * 4, p_value_sensors=0.6)  # the note alone: nothing
+    t = feed(engine, "P-102", t, LOW, p_value_sensors=0.03)  # sensors lean abnormal: raises
+    t = feed(engine, "P-103", t, LOW)  # no notes (nothing to leave out): raises
+    assert sorted(a["asset"] for a in engine.list_alarms()) == ["P-102", "P-103"]
+    assert engine.uncorroborated_events == 12
+    # an open alarm is held by sensor evidence, not by a note: the sensors' p-value counts
+    feed(engine, "P-102", t, [0.0001] * 5, p_value_sensors=0.9)
+    assert engine.get_alarm(1)["state"] == AlarmState.RTN_UNACKNOWLEDGED
+    lenient = AlarmEngine(demo_plant(persistence={"notes_corroborate_alpha": 1.0}), None,
+                          clock=clock, notifier=notes)  # fmt: skip
+    feed(lenient, "P-101", T0, LOW, p_value_sensors=0.6)  # 1: notes may raise alone
+    assert [a["asset"] for a in lenient.list_alarms()] == ["P-101"]
+
+
 def test_maintenance_takes_out_of_service_then_resets_with_new_baseline(
     engine: AlarmEngine, clock: Clock
 ) -> None:

@@ -262,8 +262,9 @@ def test_asset_page_health_ends_with_the_alarm_engines_latest(scenario: Scenario
 
 
 def test_expected_temperature_adds_the_assets_own_offset(scenario: Scenario):
-    """The asset page's expected temperature is the fleet model plus the asset's offset (its
-    baseline's mean standardised residual x residual std, models/features.py): the offset is the
+    """The asset page's expected temperature is the fleet model with the asset's own rise over
+    ambient (``[arch] thermal_asset = "scale"``), or plus the asset's offset (its baseline's
+    mean standardised residual x residual std, models/features.py): the offset is the
     mean of measured minus the fleet model's expectation over what its baseline windows read
     (each window's last ``thermal_points`` points of its thermal grid), recomputed here from the
     raw readings the page shows over the same spans; an asset whose baseline is not ready gets
@@ -298,17 +299,33 @@ def test_expected_temperature_adds_the_assets_own_offset(scenario: Scenario):
         assert off.windows >= inp.baseline_min_windows
         n = len(th.channels)
         ok = np.isfinite(fleet)  # NaN: no process context yet at the very first readings
-        added = np.broadcast_to(off.offset_c[:n], fleet.shape)
-        np.testing.assert_allclose((own - fleet)[ok], added[ok], rtol=1e-6)
+        if off.scale is not None:  # the model's own: ambient + the asset's scaled rise
+            amb = th.context[:, 1:2].astype(np.float64)
+            want = amb + off.scale[:n] * (fleet - amb)
+            np.testing.assert_allclose(own[ok], want[ok], rtol=1e-6)
+        else:
+            added = np.broadcast_to(off.offset_c[:n], fleet.shape)
+            np.testing.assert_allclose((own - fleet)[ok], added[ok], rtol=1e-6)
         # the baseline's windows, on its grid: the model's thermal grid of each (what the model
-        # reads), a stopped machine's windows left out (models/baseline.py)
+        # reads), a stopped machine's windows left out, and those within baseline_settle_s of
+        # a stop, a start or a load step (models/baseline.py)
         assert off.source == SOURCE_STORE  # no serve in this scenario: the store's first hours
         times = np.arange(off.start_ns, off.end_ns + 1, int(inp.baseline_spacing_s * 1e9))
         found = iter_windows(config, view.reader, [asset.id], times)
         windows = [w for w in found if w is not None and w.thermal is not None]
-        b = make_batch([w for w in windows if len(w.thermal.ts_ns)], inp)
-        use = b.present[:, 1] & (b.thermal_ctx[:, -1, 3] > 0.5)
-        use &= np.isfinite(b.thermal_ctx).all(axis=(1, 2))
+        windows = [w for w in windows if len(w.thermal.ts_ns)]
+        b = make_batch(windows, inp)
+        use = np.zeros(len(windows), bool)
+        moved = -(1 << 62)
+        for i, w in enumerate(windows):
+            ctx = b.thermal_ctx[i].astype(np.float64)
+            if not b.present[i, 1]:
+                continue
+            running = np.isfinite(ctx).all() and (ctx[:, 3] > 0.5).all()
+            if not (running and np.ptp(ctx[:, 0]) <= inp.baseline_load_step):
+                moved = w.ts_ns  # a stop, a start, a load step (or no context yet)
+                continue
+            use[i] = w.ts_ns - moved >= inp.baseline_settle_s * 1e9
         assert int(use.sum()) == off.windows
         mask = b.probe_mask[use]
         temp = (b.thermal_c[use].mean(1) * mask).sum(0) / np.maximum(mask.sum(0), 1)

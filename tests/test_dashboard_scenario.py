@@ -300,6 +300,7 @@ MODEL_CONFIG = {
     "inputs": {
         "order_bins": 16, "note_vocab": 256, "image_size": 16,
         "baseline_hours": 1.0, "baseline_spacing_s": 600, "baseline_min_windows": 4,
+        "baseline_settle_s": 1800,
     },
     "arch": {"width": 8},
 }  # fmt: skip

@@ -27,6 +27,7 @@ TINY = {
         "baseline_hours": 1.0,
         "baseline_spacing_s": 600.0,
         "baseline_min_windows": 3,
+        "baseline_settle_s": 0.0,  # its own test: probes settled from the first window
     },
     "arch": {"width": 8, "heads": 2},
 }
@@ -75,6 +76,90 @@ def test_baseline_freezes_after_its_hours_and_survives_save_load(tmp_path: Path)
         np.testing.assert_array_equal(a, b)
     base.reset("A")  # after maintenance: a new baseline
     assert not base.ready("A").any()
+
+
+def test_thermal_baseline_waits_for_settled_probes_after_a_start_or_load_step(
+    tmp_path: Path,
+) -> None:
+    """A probe needs about three time constants to settle: windows after a start or a load
+    step are left out of the thermal baseline (others' baselines are not held back)."""
+    inputs = CFG.inputs.model_copy(update={"baseline_settle_s": 7200.0})
+    rng = np.random.default_rng(4)
+    step = 600 * 10**9
+    n = 48  # 8 h, one window per 10 min
+    ts = [i * step for i in range(n)]
+    r = _rows(n, rng)
+    r["thermal_ctx"][0, :4, 3] = 0.0  # row 0's history: the machine started in it
+    r["thermal_c"][:12] = 30.0  # still warming up for 2 h: must not enter the baseline
+    r["thermal_ctx"][15, :4, 0] = 0.4  # row 15's history: a load step 0.4 -> 0.8
+    r["thermal_c"][15:27] = 33.0  # the probes follow it for 2 h
+    base = AssetBaselines(inputs)
+    ready = base.observe(["A"] * 8, ts[:8], **{k: v[:8] for k, v in r.items()})
+    assert ready[-1, 0] and ready[-1, 2] and not ready[-1, 1]  # vibration, camera: 1 h
+    base.save(tmp_path / "b.npz")  # a restart keeps when the probes were last disturbed
+    base = AssetBaselines.load(tmp_path / "b.npz", inputs)
+    ready = base.observe(["A"] * (n - 8), ts[8:], **{k: v[8:] for k, v in r.items()})
+    # settled from row 12 (2 h after the start) to the load step at row 15, then from row 27,
+    # where the baseline has its hour and its 3 windows (rows 12-14) and freezes
+    rows = base.rows(["A"])
+    assert ready[-1, 1] and rows.base_ready[0, 1]
+    np.testing.assert_allclose(rows.base_th_temp[0], 40.0)  # only settled windows
+    np.testing.assert_allclose(rows.base_th_x[0, 1], 0.8)  # their load
+    # settle 0: every running window counts (models trained before the rule)
+    old = AssetBaselines(CFG.inputs.model_copy(update={"baseline_settle_s": 0.0}))
+    old.observe(["A"] * n, ts, **r)
+    assert old.rows(["A"]).base_th_temp[0, 0] < 40.0
+
+
+def test_asset_rise_scale_judges_a_probe_at_other_loads_by_its_own_rise() -> None:
+    """Machines of one type differ in losses and cooling: an asset whose rise over ambient is
+    1.3x its type's is normal at every load under the scale model; an additive offset taken at
+    one load misreads it at another, and a fault's extra heat shows in both."""
+    from types import SimpleNamespace
+
+    from models.features import (
+        N_THERMAL_FEATURES,
+        NormStats,
+        asset_rise_scale,
+        asset_thermal_offset,
+        thermal_design,
+        thermal_residual,
+        thermal_residual_own,
+    )
+
+    p, t = 1, 8
+    coef = np.zeros((1, p, N_THERMAL_FEATURES), np.float32)
+    coef[0, 0, 1], coef[0, 0, 2] = 20.0, 1.0  # the type: ambient + 20 C x load
+    stats = NormStats(None, None, coef, np.ones((1, p), np.float32))  # type: ignore[arg-type]
+
+    def ctx(load: float, amb: float) -> np.ndarray:
+        return np.tile(np.array([load, amb, 25.0, 1.0], np.float32), (1, t, 1))
+
+    base_ctx = ctx(0.5, 20.0)
+    base_x = np.asarray(thermal_design(jnp.asarray(base_ctx))).mean(1)  # (1, F)
+
+    def window(load: float, amb: float, extra: float = 0.0) -> SimpleNamespace:
+        return SimpleNamespace(
+            asset_type=np.zeros(1, np.int32),
+            thermal_ctx=ctx(load, amb),
+            thermal_c=np.full((1, t, p), amb + 26.0 * load + extra, np.float32),  # 1.3x
+            probe_mask=np.ones((1, p), bool),
+            base_th_x=base_x,
+            base_th_temp=np.array([[20.0 + 13.0]], np.float32),
+        )
+
+    np.testing.assert_allclose(np.asarray(asset_rise_scale(window(0.5, 20.0), stats)), 1.3)
+    for load, amb in ((0.5, 20.0), (0.9, 20.0), (0.3, 30.0)):
+        np.testing.assert_allclose(np.asarray(thermal_residual_own(window(load, amb), stats)),
+                                   0.0, atol=1e-4)  # fmt: skip
+    w = window(0.9, 20.0)
+    offset_own = thermal_residual(w, stats) - asset_thermal_offset(w, stats)[:, None, :]
+    np.testing.assert_allclose(np.asarray(offset_own), 2.4, atol=1e-4)  # (0.9 - 0.5) x 6 C
+    hot = np.asarray(thermal_residual_own(window(0.9, 20.0, extra=3.0), stats))
+    np.testing.assert_allclose(hot, 3.0, atol=1e-4)
+    cold = window(0.5, 20.0)  # a probe barely above ambient tells no scale
+    cold.base_th_temp = np.array([[21.0]], np.float32)
+    np.testing.assert_allclose(np.asarray(asset_rise_scale(cold, stats)), 1.0)
 
 
 def test_camera_reference_is_the_first_image_and_stopped_windows_are_skipped() -> None:

@@ -74,14 +74,15 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert "count = 6" in E2E_PLANT
     (tmp / "normal.toml").write_text(_tiny().replace("count = 6", "count = 24"))
     # three compiled batch sizes (serve compiles every bucket before it scores); per-asset
-    # baselines over each asset's first plant hour, so the live run can freeze them; the
+    # baselines over each asset's first plant hour, thermal ones 30 min after a stop, start or
+    # load step (not the default 3 h: the run is 3 h long), so the live run can freeze them; the
     # snapshot's first 8192 samples on 128 order bins, a little wider and longer than the
     # other tests' tiny model (a day of plant, four epochs: about 40 s of training)
     model = "buckets = [1, 8, 64]\n" + TINY_MODEL.replace("interval_s = 1800", "interval_s = 600")
     model = model.replace(
         "thermal_points = 8",
         "thermal_points = 8\nbaseline_hours = 1.0\nbaseline_spacing_s = 120\n"
-        "baseline_min_windows = 6",
+        "baseline_min_windows = 6\nbaseline_settle_s = 1800",
     )
     for tiny, e2e in (("vibration_samples = 1024", "vibration_samples = 8192"),
                       ("order_bins = 32", "order_bins = 128"), ("width = 8", "width = 16"),

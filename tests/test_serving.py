@@ -22,7 +22,7 @@ from models.config import ModelConfig
 from models.model import FusionModel
 from models.scoring import cache_capacity
 from models.serving.compiles import CompileCounter
-from models.serving.health import health_from_p
+from models.serving.health import group_of, health_from_p
 from models.serving.live import LiveScorer, rounds
 from models.serving.quality import QualityWatch
 from models.serving.service import ScoringService, ServeSettings
@@ -38,7 +38,8 @@ TINY = ModelConfig.model_validate(
     {
         "inputs": {"vibration_samples": 1024, "order_bins": 32, "note_tokens": 16,
                    "image_size": 16, "thermal_points": 8, "baseline_hours": 0.25,
-                   "baseline_spacing_s": 60, "baseline_min_windows": 3},
+                   "baseline_spacing_s": 60, "baseline_min_windows": 3,
+                   "baseline_settle_s": 600},
         "arch": {"width": 8, "heads": 2},
         "buckets": (2,),  # one compiled batch size: compiling dominates these tests
     }
@@ -412,3 +413,41 @@ def test_events_carry_the_load_range_of_the_windows_thermal_history(live: LiveSc
     assert by_asset["PA-002"].load_range is None
     assert load_range(np.array([np.nan])) is None and load_range(None) is None
     assert json.loads(by_asset["PA-001"].to_json())["load_range"] == by_asset["PA-001"].load_range
+
+
+class _GroupP:
+    """Calibration stand-in (unit test): a p-value from the score, shifted per group so that a
+    wrong group shows; records the groups asked for."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def p_values(self, scores: np.ndarray, groups) -> np.ndarray:
+        self.asked += list(groups)
+        shift = np.array([0.0 if g.endswith("N") else 0.5 for g in groups])
+        return 1.0 / (1.0 + np.exp(np.asarray(scores, np.float64) + shift))
+
+
+def test_events_with_notes_carry_the_p_value_with_the_notes_left_out(model_dir: Path) -> None:
+    """The alarm engine's notes rule reads what the sensors say alone: the same window fused
+    without its notes (from the cache, nothing re-encoded) against the calibration group of
+    what is left; only where notes are present and the p-value is below ``sensors_below``."""
+    rng = np.random.default_rng(5)
+    live = LiveScorer(model_dir, PLANT.resolved_assets, warm=False, sensors_below=1.0)
+    live.calibration = cal = _GroupP()
+    noted = make_window(rng, asset="PA-001")
+    silent = dataclasses.replace(make_window(rng, asset="PA-002"), notes=())
+    assert noted.notes and noted.mask[3] and not silent.mask[3]
+    by_asset = {ev.asset: ev for ev in live.score([noted, silent])}
+    ev = by_asset["PA-001"]
+    assert by_asset["PA-002"].p_value_sensors is None  # no notes: nothing to leave out
+    without = dataclasses.replace(noted, notes=())
+    score, _ = live.scorer.score([without])  # the full path, every modality encoded afresh
+    want = cal.p_values(score, [group_of("motor-pump", [True, True, True, False])])[0]
+    assert ev.p_value_sensors == pytest.approx(want, rel=1e-4)
+    assert cal.asked[-2].endswith("VTC-")  # the group of what is left after the notes
+    assert json.loads(ev.to_json())["p_value_sensors"] == ev.p_value_sensors
+    strict = LiveScorer(model_dir, PLANT.resolved_assets, warm=False, sensors_below=1e-12)
+    strict.calibration = _GroupP()
+    [ev2] = strict.score([noted])
+    assert ev2.p_value_sensors is None  # not low enough for the engine to read it

@@ -43,10 +43,16 @@ class ThermalOffset:
     end_ns: int
     windows: int
     source: str = SOURCE_STORE
+    # (P,) the asset's rise over ambient against the fleet model's (``[arch] thermal_asset =
+    # "scale"``, models.features.asset_rise_scale): the expectation is ambient + scale x the
+    # fleet's rise. None: the model judges the asset by the additive offset.
+    scale: np.ndarray | None = None
 
     def describe(self) -> str:
         if not self.ready:
             return "fleet normal model only (the asset's own baseline is not ready yet)"
+        if self.scale is not None:
+            return "fleet normal model, its rise over ambient scaled to this asset's own"
         return "fleet normal model + this asset's offset"
 
 
@@ -121,7 +127,10 @@ class ModelInsight:
         out[:, :n] = design @ coef[:n].T
         if offset is not None and offset.ready:
             m = min(n, len(offset.offset_c))
-            out[:, :m] += offset.offset_c[:m]
+            if offset.scale is not None:  # ambient + the asset's own rise
+                out[:, :m] = amb[:, None] + offset.scale[:m] * (out[:, :m] - amb[:, None])
+            else:
+                out[:, :m] += offset.offset_c[:m]
         return out
 
     def thermal_offset(self, plant: Any, reader: Any, asset: Asset) -> ThermalOffset | None:
@@ -177,11 +186,18 @@ def _serve_baselines_path(state_dir: Path, inputs: Any) -> Path | None:
 
 
 def _offset_of(
-    base: Any, asset: Asset, coef: np.ndarray, sigma: np.ndarray, p: int, source: str
+    base: Any,
+    asset: Asset,
+    coef: np.ndarray,
+    sigma: np.ndarray,
+    p: int,
+    source: str,
+    cfg: Any = None,
 ) -> ThermalOffset:
-    """The offset of ``asset`` in ``base`` (an ``AssetBaselines``), ready or not."""
+    """The offset of ``asset`` in ``base`` (an ``AssetBaselines``), ready or not, with the
+    asset's rise scale where the model (``cfg``) judges by it."""
     from models.batch import ASSET_TYPES
-    from models.features import NormStats, asset_thermal_offset
+    from models.features import NormStats, asset_rise_scale, asset_thermal_offset
 
     rows = base.rows([asset.id])
     accs = base._acc.get(asset.id)  # the thermal accumulator: its period and window count
@@ -195,7 +211,10 @@ def _offset_of(
     )
     stats = NormStats(None, None, coef, sigma)  # type: ignore[arg-type]
     off = np.asarray(asset_thermal_offset(feats, stats), np.float64)[0]  # (P,)
-    return ThermalOffset(True, off, off * sigma[k], first, last, n, source)
+    scale = None
+    if cfg is not None and cfg.arch.thermal_asset == "scale":
+        scale = np.asarray(asset_rise_scale(feats, stats), np.float64)[0]
+    return ThermalOffset(True, off, off * sigma[k], first, last, n, source, scale)
 
 
 def _serve_offset(
@@ -211,7 +230,7 @@ def _serve_offset(
     except (OSError, ValueError, KeyError, IndexError) as exc:
         log.warning("serve's baselines %s unreadable: %s", path, exc)
         return None
-    return _offset_of(base, asset, coef, sigma, cfg.inputs.thermal_probes, SOURCE_SERVE)
+    return _offset_of(base, asset, coef, sigma, cfg.inputs.thermal_probes, SOURCE_SERVE, cfg)
 
 
 SCAN_PERIODS = 8  # baseline periods scanned at most for a frozen baseline (a stopped machine)
@@ -270,7 +289,7 @@ def _thermal_offset(
             break
     if not seen:
         return ThermalOffset(False, np.zeros(p), np.zeros(p), 0, 0, 0)
-    out = _offset_of(base, asset, coef, sigma, p, SOURCE_STORE)
+    out = _offset_of(base, asset, coef, sigma, p, SOURCE_STORE, cfg)
     if not out.ready:  # the windows looked at, said on the page
         return dataclasses.replace(out, start_ns=seen[0], end_ns=seen[-1], windows=len(seen))
     return out

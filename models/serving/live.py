@@ -36,7 +36,7 @@ from models.serving.health import (
 )
 from plant.config import Asset
 from plant.events import HealthEvent
-from plant.readings import MODEL_MODALITIES
+from plant.readings import MODEL_MODALITIES, Modality
 
 log = logging.getLogger(__name__)
 NAMES = [m.value for m in MODEL_MODALITIES]
@@ -45,7 +45,17 @@ NAMES = [m.value for m in MODEL_MODALITIES]
 class LiveScorer:
     """One model, loaded, warmed and primed; ``score(windows)`` -> health events."""
 
-    def __init__(self, model_dir: str | Path, assets: Sequence[Asset], *, warm: bool = True):
+    def __init__(
+        self,
+        model_dir: str | Path,
+        assets: Sequence[Asset],
+        *,
+        warm: bool = True,
+        sensors_below: float = 0.05,
+    ):
+        """``sensors_below``: windows with notes whose p-value is below this also get
+        ``p_value_sensors``, their p-value with the notes left out (the alarm engine's notes
+        rule reads it; serve passes the engine's clearing threshold, alpha x deadband)."""
         t0 = time.perf_counter()
         self.model_dir = Path(model_dir)
         self.scorer = Scorer.load(self.model_dir)
@@ -57,6 +67,7 @@ class LiveScorer:
         # asset -> (3,) which baselines (vibration, thermal, camera) the cached encodings read
         self._encoded_ready: dict[str, np.ndarray] = {}
         self._explainer: Any = None
+        self.sensors_below = sensors_below
         self.unscorable = 0
         self._warmed = warm
         self.warm_s = self._warm() if warm else 0.0
@@ -198,6 +209,22 @@ class LiveScorer:
         assert logits is not None
         return self._events(ws, masks, scores, logits)
 
+    def _sensors_p(self, ws: list[Window], masks: np.ndarray, p: np.ndarray) -> np.ndarray:
+        """(N,) the p-value without the notes where notes are present and ``p`` is below
+        ``sensors_below`` (NaN elsewhere): fused from the cache, nothing re-encoded."""
+        out = np.full(len(ws), np.nan)
+        notes = NAMES.index(Modality.NOTES.value)
+        rows = np.flatnonzero(masks[:, notes] & (p < self.sensors_below))
+        if not rows.size:
+            return out
+        s = self.scorer.score_without([ws[i].asset for i in rows], Modality.NOTES)
+        without = masks[rows].copy()
+        without[:, notes] = False
+        groups = [group_of(ws[i].asset_type, [bool(x) for x in m])
+                  for i, m in zip(rows, without, strict=True)]  # fmt: skip
+        out[rows] = np.asarray(self.calibration.p_values(s, groups), np.float64)
+        return out
+
     def _events(
         self, ws: list[Window], masks: np.ndarray, scores: np.ndarray, logits: np.ndarray
     ) -> list[HealthEvent]:
@@ -206,6 +233,7 @@ class LiveScorer:
         p = np.asarray(calibration.p_values(scores, groups), np.float64)
         health = health_from_p(p)
         faults, fault_p = fault_of(logits)
+        sensors_p = self._sensors_p(ws, masks, p)
         if getattr(self.calibration, "group", None) == "uncalibrated":
             groups = ["uncalibrated"] * len(ws)
         events = []
@@ -238,6 +266,7 @@ class LiveScorer:
                     calibration_group=groups[i],
                     trigger=w.trigger.value if w.trigger is not None else None,
                     load_range=load_range(None if w.thermal is None else w.thermal.load_fraction),
+                    p_value_sensors=None if np.isnan(sensors_p[i]) else float(sensors_p[i]),
                 )
             )
         return events

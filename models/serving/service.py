@@ -188,7 +188,8 @@ class ScoringService:
 
     def _load(self, path: Path, assets: list) -> LiveScorer:
         """(Loader thread) a model compiled and warm, with its input config's saved baselines."""
-        live = LiveScorer(path, assets, warm=self.settings.warm)
+        rule = self.config.alarms.persistence  # notes-free p-values where the engine reads them
+        live = LiveScorer(path, assets, warm=self.settings.warm, sensors_below=rule.alpha_off)
         current = self.live
         if current is not None and _same_inputs(current, live):
             return live  # the live baselines carry over at the swap: newer than the file

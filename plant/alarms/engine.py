@@ -67,6 +67,7 @@ class AlarmEngine(Lifecycle, OperatorActions):
         self._persist: dict[str, Persistence] = {}
         self._suppressed: set[str] = set()  # assets not running (stopped, starting)
         self.transient_events = 0  # health events not counted: load transient (TransientConfig)
+        self.uncorroborated_events = 0  # low p-values that only the operator notes made low
         self._transient_until: dict[str, int] = {}  # asset -> end of its transient's hold (ns)
         self._maintenance: set[str] = set()
         self._baseline_ns: dict[str, int] = {}
@@ -116,7 +117,7 @@ class AlarmEngine(Lifecycle, OperatorActions):
             if ev.ts_ns < self._baseline_ns.get(asset, 0) or self._sensor_fault_explains(ev):
                 return
             p = self._persist.get(asset) or self._persistence(asset)
-            change = p.update(ev.p_value, ev.ts_ns)
+            change = p.update(self._evidence_p(ev), ev.ts_ns)
             if change is Change.RAISE:
                 self._raise_machine(ev)
             elif change is Change.CLEAR:
@@ -125,6 +126,19 @@ class AlarmEngine(Lifecycle, OperatorActions):
                 self._escalate(ev)
             if self.journal.batch == 1:
                 self.journal.flush()
+
+    def _evidence_p(self, ev: HealthEvent) -> float:
+        """The p-value the persistence rule counts: the window's, unless its sensors alone are
+        not even weakly abnormal (``notes_corroborate_alpha``); then the sensors' own. Operator
+        notes corroborate sensor evidence but never raise alone: some are wrong (a knock on a
+        pump with no gearbox), and a note stays in every window of its look-back, so k-of-m
+        persistence does not filter it as it filters a noisy score."""
+        sensors = ev.p_value_sensors
+        if sensors is None or sensors < self.settings.persistence.notes_corroborate_alpha:
+            return ev.p_value
+        if ev.p_value < self.settings.persistence.alpha_off:
+            self.uncorroborated_events += 1
+        return max(ev.p_value, sensors)
 
     def _in_transient(self, asset: str, ev: HealthEvent) -> bool:
         """Whether ``ev`` falls in a load transient of its machine ([alarms.transient]): its load

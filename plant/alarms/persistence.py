@@ -56,7 +56,7 @@ class Persistence:
         self.k = config.k
         self.m = config.m
         self.alpha = config.alpha
-        self.alpha_off = config.alpha * config.deadband_ratio
+        self.alpha_off = config.alpha_off
         self.on_delay_ns = int(config.on_delay_s * NS)
         self.off_delay_ns = int(config.off_delay_s * NS)
         self.slot_ns = max(1, int(config.slot_s * NS))

@@ -44,6 +44,19 @@ class PersistenceConfig(Section):
         le=86_400,
         description="clear only after the condition was absent this long",
     )
+    notes_corroborate_alpha: float = Field(
+        default=0.05,
+        gt=0,
+        le=1,
+        description="operator notes corroborate, they do not raise alone: a window whose "
+        "p-value with its notes left out is not below this counts with that p-value (a note "
+        "can be wrong, and it stays in 24 h of windows); 1 lets notes raise alone",
+    )
+
+    @property
+    def alpha_off(self) -> float:
+        """The clearing threshold: alpha x deadband_ratio."""
+        return self.alpha * self.deadband_ratio
 
     @model_validator(mode="after")
     def _k_le_m(self) -> Self:
