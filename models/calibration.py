@@ -14,6 +14,13 @@ group of this chain that has enough: exact group -> same presence pattern, any a
 window (``"*|*"``). ``resolve(group)`` says which reference a group uses; the chain is written into
 ``calibration.json``.
 
+**Before an asset's own baselines are ready** (its first hours, and again after maintenance) the
+model judges it against the fleet only, and the spread between assets widens its scores. Those
+windows have their own groups, ``"<type>|<pattern>|nobase"``, with their own chain
+(``"*|VTC-|nobase"``, ...); they never borrow the ready windows' references, which would put
+every asset that runs a little hot below alpha until its baseline froze. A calibration without
+any ``nobase`` reference (models calibrated before this) resolves them as ready groups.
+
 Saved as ``<model_dir>/calibration/calibration.json`` (groups, counts, offsets, settings) and
 ``scores.npz`` (all sorted reference scores, one float64 array); no pickle.
 """
@@ -32,25 +39,39 @@ LETTERS = "VTCN"  # vibration, thermal, camera, notes: MODEL_MODALITIES order
 ANY = "*"
 FORMAT_VERSION = 1
 DEFAULT_MIN_COUNT = 100
+NOBASE = "nobase"  # suffix of the groups of windows judged before the asset's baselines froze
 
 
-def calibration_group(asset_type: str, present: Sequence[bool]) -> str:
-    """``"<asset type>|VTCN"`` with ``-`` for each absent modality, e.g. ``"fan|V-C-"``."""
+def calibration_group(asset_type: str, present: Sequence[bool], ready: bool = True) -> str:
+    """``"<asset type>|VTCN"`` with ``-`` for each absent modality, e.g. ``"fan|V-C-"``;
+    ``"fan|V-C-|nobase"`` where the asset's baselines are not ready (module docstring)."""
     if len(present) != len(LETTERS):
         raise ValueError(f"present needs {len(LETTERS)} flags (MODEL_MODALITIES), got {present!r}")
     pattern = "".join(c if p else "-" for c, p in zip(LETTERS, present, strict=True))
-    return f"{asset_type}|{pattern}"
+    return f"{asset_type}|{pattern}" if ready else f"{asset_type}|{pattern}|{NOBASE}"
 
 
-def groups_for(asset_types: Sequence[str], present: np.ndarray) -> list[str]:
-    """Vectorised :func:`calibration_group` over rows of ``present`` (N, 4)."""
-    return [calibration_group(t, p) for t, p in zip(asset_types, np.asarray(present), strict=True)]
+def groups_for(
+    asset_types: Sequence[str], present: np.ndarray, ready: np.ndarray | None = None
+) -> list[str]:
+    """Vectorised :func:`calibration_group` over rows of ``present`` (N, 4), ``ready`` (N,)
+    (default: all ready)."""
+    flags = np.ones(len(asset_types), bool) if ready is None else np.asarray(ready, bool)
+    rows = zip(asset_types, np.asarray(present), flags, strict=True)
+    return [calibration_group(t, p, bool(r)) for t, p, r in rows]
 
 
 def fallback_chain(group: str) -> list[str]:
     """The groups tried for ``group``, finest first (see module docstring)."""
     asset_type, _, pattern = group.partition("|")
-    chain = [group, f"{ANY}|{pattern}", f"{asset_type}|{ANY}", f"{ANY}|{ANY}"]
+    pattern, _, tail = pattern.partition("|")
+    suffix = f"|{tail}" if tail else ""
+    chain = [
+        group,
+        f"{ANY}|{pattern}{suffix}",
+        f"{asset_type}|{ANY}{suffix}",
+        f"{ANY}|{ANY}{suffix}",
+    ]
     return list(dict.fromkeys(chain))
 
 
@@ -99,6 +120,8 @@ class Calibration:
         if hit is not None:
             return hit
         chain = fallback_chain(group)
+        if group.endswith(f"|{NOBASE}") and not len(self.reference.get(chain[-1], ())):
+            chain = fallback_chain(group.rsplit("|", 1)[0])  # calibrated before nobase groups
         hit = next((c for c in chain if len(self.reference.get(c, ())) >= self.min_count), None)
         if hit is None:  # nothing big enough: the largest reference available
             hit = max(chain, key=lambda c: len(self.reference.get(c, ())))
@@ -224,10 +247,11 @@ def calibrate_dataset(
 ) -> Calibration:
     """Fit on the NORMAL windows of ``ds`` (held out from training) with this model; save.
 
-    Only windows whose per-asset baselines are frozen are used when there are at least
-    ``MIN_READY`` of them (else all): windows from an asset's first hours, before its baseline
-    freezes, score differently, and live windows are past them, so they would not be
-    exchangeable with what the p-values are computed for (measured: realised alpha 0.17 at 0.01).
+    Windows whose per-asset baselines are frozen make the ready groups; windows from an
+    asset's first hours, before its baselines freeze, score differently (measured: realised
+    alpha 0.17 at 0.01 when pooled), so they make the ``nobase`` groups of the same regime live
+    (module docstring). With fewer than ``MIN_READY`` ready windows every window is taken as
+    ready.
 
     ``patterns``: each window is also scored with every subset of its present modalities (the
     others swapped for their missing tokens, as live scoring does when a modality is missing or
@@ -245,13 +269,13 @@ def calibrate_dataset(
     if len(normal) == 0:
         raise ValueError("no normal windows held out for calibration")
     ready = baseline_ready_rows(normal.features)
-    if ready.sum() >= min(len(normal), MIN_READY):  # live windows have frozen baselines
-        normal = normal.take(np.flatnonzero(ready))
+    if ready.sum() < min(len(normal), MIN_READY):  # too few to tell the regimes apart
+        ready[:] = True
     types = np.array([ASSET_TYPES[int(i)] for i in normal.features.asset_type], dtype=object)
     present = np.asarray(normal.features.present, bool)
     if not patterns:
         score, _, _ = predict(graphdef, state, normal)
-        cal = Calibration.fit(score, groups_for(list(types), present), **kw)
+        cal = Calibration.fit(score, groups_for(list(types), present, ready), **kw)
     else:
         masks = presence_masks()
         scores = predict_patterns(graphdef, state, normal, masks)  # (15, N)
@@ -260,7 +284,9 @@ def calibrate_dataset(
         for k, mask in enumerate(masks):
             rows = np.flatnonzero(present[:, mask].all(1))  # each (window, subset) once
             s_all.append(scores[k, rows])
-            g_all += groups_for(list(types[rows]), np.broadcast_to(mask, (len(rows), len(mask))))
+            g_all += groups_for(
+                list(types[rows]), np.broadcast_to(mask, (len(rows), len(mask))), ready[rows]
+            )
         cal = Calibration.fit(np.concatenate(s_all), g_all, **kw)
         index = {tuple(m): k for k, m in enumerate(masks)}
         rows = [(index[tuple(p)], i) for i, p in enumerate(present) if p.any()]

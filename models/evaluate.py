@@ -35,7 +35,13 @@ from typing import Any
 import numpy as np
 
 from models.batch import ASSET_TYPES
-from models.calibration import Calibration, clopper_pearson, groups_for, realised_alpha
+from models.calibration import (
+    Calibration,
+    baseline_ready_rows,
+    clopper_pearson,
+    groups_for,
+    realised_alpha,
+)
 from models.dataset import Dataset
 from models.evaluate_alarms import alarm_figures, sensors_p_values
 from models.metrics import auroc, fault_class_of, macro_f1
@@ -286,7 +292,7 @@ def evaluate(
     det = detection(graphdef, state, test)
     score, logits = det.pop("_score"), det.pop("_logits")
     types = [ASSET_TYPES[int(i)] for i in test.features.asset_type]
-    groups = groups_for(types, test.features.present)
+    groups = groups_for(types, test.features.present, baseline_ready_rows(test.features))
     if Calibration.exists(model_dir):
         cal, cal_source = Calibration.load(model_dir), "model directory calibration/"
     else:  # an old model: calibrate now on its validation normal windows (held out)
@@ -393,7 +399,9 @@ def shifted_figures(graphdef, state, cal, data: Path, plant, cfg, split: Split, 
     score = det.pop("_score")
     det.pop("_logits")
     types = [ASSET_TYPES[int(i)] for i in sub.features.asset_type]
-    p = cal.p_values(score, groups_for(types, sub.features.present))
+    p = cal.p_values(
+        score, groups_for(types, sub.features.present, baseline_ready_rows(sub.features))
+    )
     normal = ~sub.labels.fault
     return {
         "data": str(data),

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from models.calibration import clopper_pearson, groups_for
+from models.calibration import baseline_ready_rows, clopper_pearson, groups_for
 from models.dataset import Dataset
 from models.model import MODALITY_NAMES
 from plant.config import PlantConfig
@@ -137,7 +137,8 @@ def sensors_p_values(graphdef, state, cal, ds: Dataset, types: list[str]) -> np.
     without = present.copy()
     without[:, notes] = False
     s, _, _ = predict(graphdef, state, ds, without)
-    p = cal.p_values(s[rows], groups_for([t for t, r in zip(types, rows, strict=True) if r],
-                                         without[rows]))  # fmt: skip
+    ready = baseline_ready_rows(ds.features)
+    kept = [t for t, r in zip(types, rows, strict=True) if r]
+    p = cal.p_values(s[rows], groups_for(kept, without[rows], ready[rows]))
     out[rows] = np.asarray(p, np.float64)
     return out

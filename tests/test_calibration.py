@@ -114,3 +114,59 @@ def test_calibration_rows_are_baseline_ready_for_present_modalities() -> None:
     rows = baseline_ready_rows(SimpleNamespace(present=present, base_ready=ready))
     np.testing.assert_array_equal(rows, [True, True, False, True])
     assert baseline_ready_rows(SimpleNamespace(present=present)).all()
+
+
+def test_windows_before_the_baselines_froze_have_their_own_reference() -> None:
+    """Judged against the fleet only, a new asset's windows score wider: they are calibrated
+    against other assets' first hours ("|nobase" groups, their own fallback chain), never
+    against the ready windows', and an old calibration without them resolves them as ready."""
+    assert calibration_group("fan", [True, False, True, False], ready=False) == "fan|V-C-|nobase"
+    assert fallback_chain("fan|V-C-|nobase") == [
+        "fan|V-C-|nobase", "*|V-C-|nobase", "fan|*|nobase", "*|*|nobase"
+    ]  # fmt: skip
+    rng = np.random.default_rng(1)
+    ready = rng.normal(0, 1, 2000)
+    first_hours = rng.normal(1.5, 1.5, 300)  # the spread between assets widens them
+    cal = Calibration.fit(np.concatenate([ready, first_hours]),
+                          ["pump|VTCN"] * 2000 + ["pump|VTCN|nobase"] * 300)  # fmt: skip
+    assert cal.resolve("pump|VTCN|nobase") == "pump|VTCN|nobase"
+    assert cal.resolve("fan|VTCN|nobase") == "*|VTCN|nobase"  # never the ready windows'
+    fresh = rng.normal(1.5, 1.5, 20_000)  # new assets' first hours
+    for groups, want in ((["pump|VTCN|nobase"], 0.01), (["pump|VTCN"], 0.1)):
+        low = float((cal.p_values(fresh, groups * len(fresh)) < 0.01).mean())
+        assert (low < 2 * 0.01) == (want == 0.01), low  # the ready reference: far too many
+    old = Calibration.fit(ready, ["pump|VTCN"] * 2000)  # calibrated before nobase groups
+    assert old.resolve("pump|VTCN|nobase") == "pump|VTCN"
+
+
+def test_calibrate_dataset_puts_first_hours_in_nobase_groups(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+    from unittest import mock
+
+    from models import calibration
+
+    n = 400
+    present = np.ones((n, 4), bool)
+    base_ready = np.ones((n, 3), bool)
+    base_ready[:150, 1] = False  # thermal baseline still open
+    feats = SimpleNamespace(present=present, base_ready=base_ready, asset_type=np.zeros(n, int))
+    labels = SimpleNamespace(fault=np.zeros(n, bool))
+
+    class _All:  # every window normal: take() keeps them all
+        def __init__(self) -> None:
+            self.labels, self.features = labels, feats
+
+        def __len__(self) -> int:
+            return n
+
+        def take(self, idx: np.ndarray) -> _All:
+            assert len(idx) == n
+            return self
+
+    ds = _All()
+    scores = np.where(np.arange(n) < 150, 5.0, 0.0)
+    with mock.patch("models.validation.predict", return_value=(scores, None, None)):
+        cal = calibration.calibrate_dataset(None, None, ds, tmp_path, patterns=False)
+    counts = cal.counts()
+    assert counts["*|VTCN|nobase"] == 150 and counts["*|VTCN"] == 250
+    assert max(cal.reference["*|VTCN"]) == 0.0  # the first hours stay out of the ready one

@@ -65,15 +65,15 @@ def load_range(load: np.ndarray | None) -> float | None:
     return round(float(x.max() - x.min()), 3) if x.size else None
 
 
-def group_of(asset_type: str, present: Sequence[bool]) -> str:
+def group_of(asset_type: str, present: Sequence[bool], ready: bool = True) -> str:
     """The calibration group name (models.calibration.calibration_group when it is there)."""
     try:
         from models.calibration import calibration_group
     except ImportError:
         letters = "VTCN"
         flags = "".join(c if p else "-" for c, p in zip(letters, present, strict=True))
-        return f"{asset_type}|{flags}"
-    return calibration_group(asset_type, present)
+        return f"{asset_type}|{flags}" + ("" if ready else "|nobase")
+    return calibration_group(asset_type, present, ready)
 
 
 def load_calibration(model_dir: Path) -> object:

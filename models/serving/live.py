@@ -207,9 +207,14 @@ class LiveScorer:
             self._encoded[w.asset] = mask
             self._encoded_ready[w.asset] = r
         assert logits is not None
-        return self._events(ws, masks, scores, logits)
+        based = np.all(ready | ~masks[:, : ready.shape[1]], axis=1)
+        if self.baselines is None:  # a scorer without per-asset baselines: no such regime
+            based[:] = True
+        return self._events(ws, masks, scores, logits, based)
 
-    def _sensors_p(self, ws: list[Window], masks: np.ndarray, p: np.ndarray) -> np.ndarray:
+    def _sensors_p(
+        self, ws: list[Window], masks: np.ndarray, p: np.ndarray, based: np.ndarray
+    ) -> np.ndarray:
         """(N,) the p-value without the notes where notes are present and ``p`` is below
         ``sensors_below`` (NaN elsewhere): fused from the cache, nothing re-encoded."""
         out = np.full(len(ws), np.nan)
@@ -220,20 +225,28 @@ class LiveScorer:
         s = self.scorer.score_without([ws[i].asset for i in rows], Modality.NOTES)
         without = masks[rows].copy()
         without[:, notes] = False
-        groups = [group_of(ws[i].asset_type, [bool(x) for x in m])
+        groups = [group_of(ws[i].asset_type, [bool(x) for x in m], bool(based[i]))
                   for i, m in zip(rows, without, strict=True)]  # fmt: skip
         out[rows] = np.asarray(self.calibration.p_values(s, groups), np.float64)
         return out
 
     def _events(
-        self, ws: list[Window], masks: np.ndarray, scores: np.ndarray, logits: np.ndarray
+        self,
+        ws: list[Window],
+        masks: np.ndarray,
+        scores: np.ndarray,
+        logits: np.ndarray,
+        based: np.ndarray,
     ) -> list[HealthEvent]:
-        groups = [group_of(w.asset_type, [bool(x) for x in masks[i]]) for i, w in enumerate(ws)]
+        """``based`` (N,): the asset's baselines are frozen for every present modality with
+        one (else its window is calibrated against the ``nobase`` groups)."""
+        groups = [group_of(w.asset_type, [bool(x) for x in masks[i]], bool(based[i]))
+                  for i, w in enumerate(ws)]  # fmt: skip
         calibration: Any = self.calibration
         p = np.asarray(calibration.p_values(scores, groups), np.float64)
         health = health_from_p(p)
         faults, fault_p = fault_of(logits)
-        sensors_p = self._sensors_p(ws, masks, p)
+        sensors_p = self._sensors_p(ws, masks, p, based)
         if getattr(self.calibration, "group", None) == "uncalibrated":
             groups = ["uncalibrated"] * len(ws)
         events = []
