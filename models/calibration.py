@@ -21,6 +21,13 @@ windows have their own groups, ``"<type>|<pattern>|nobase"``, with their own cha
 every asset that runs a little hot below alpha until its baseline froze. A calibration without
 any ``nobase`` reference (models calibrated before this) resolves them as ready groups.
 
+In that regime what differs is the asset, not the window: an asset's first-hours windows move
+together, so the reference holds as many independent draws as it holds assets, and a new asset
+beyond all of them is no rarer than 1 in (assets + 1). A ``nobase`` p-value is therefore never
+below ``1 / (assets in its reference + 1)`` (``floors``, from the assets ``fit`` is given): on a
+small calibration plant such windows cannot raise an alarm until the asset's own baselines
+freeze; on a plant of hundreds of assets they can.
+
 Saved as ``<model_dir>/calibration/calibration.json`` (groups, counts, offsets, settings) and
 ``scores.npz`` (all sorted reference scores, one float64 array); no pickle.
 """
@@ -78,9 +85,16 @@ def fallback_chain(group: str) -> list[str]:
 class Calibration:
     """Sorted held-out normal scores per group (and per coarser group), and p-values from them."""
 
-    def __init__(self, reference: dict[str, np.ndarray], min_count: int = DEFAULT_MIN_COUNT):
+    def __init__(
+        self,
+        reference: dict[str, np.ndarray],
+        min_count: int = DEFAULT_MIN_COUNT,
+        floors: dict[str, float] | None = None,
+    ):
         self.reference = {g: np.sort(np.asarray(s, np.float64)) for g, s in reference.items()}
         self.min_count = int(min_count)
+        # reference group -> the smallest p-value it may give (nobase groups: 1 / (assets + 1))
+        self.floors = dict(floors or {})
         self._resolved: dict[str, str] = {}
         # the fitted windows' scores as they were (every present modality), when fitted by
         # calibrate_dataset: the drift reference; not saved
@@ -93,11 +107,13 @@ class Calibration:
         scores: np.ndarray,
         groups: Sequence[str],
         min_count: int = DEFAULT_MIN_COUNT,
+        assets: Sequence[str] | None = None,
     ) -> Calibration:
         """Reference sets from the scores of held-out NORMAL windows and their groups.
 
         Every exact group seen is kept, plus every coarser group of the fallback chain (pooled
         from the windows it covers), so any group, seen or not, resolves to a reference.
+        ``assets`` (one per window) sets each ``nobase`` reference's floor (module docstring).
         """
         s = np.asarray(scores, np.float64)
         g = np.asarray(list(groups), dtype=object)
@@ -111,7 +127,13 @@ class Calibration:
         for i, name in enumerate(g):
             for ref in fallback_chain(str(name)):
                 members.setdefault(ref, []).append(i)
-        return cls({ref: s[idx] for ref, idx in members.items()}, min_count)
+        floors = {}
+        if assets is not None:
+            who = np.asarray(list(assets), dtype=object)
+            for ref, idx in members.items():
+                if ref.endswith(f"|{NOBASE}"):
+                    floors[ref] = 1.0 / (len(set(who[idx].tolist())) + 1.0)
+        return cls({ref: s[idx] for ref, idx in members.items()}, min_count, floors)
 
     # --- lookup ------------------------------------------------------------------------------
     def resolve(self, group: str) -> str:
@@ -144,7 +166,7 @@ class Calibration:
                 continue  # no reference at all: p = 1, never an alarm
             ii = np.asarray(idx)
             at_least = len(r) - np.searchsorted(r, s[ii], side="left")
-            out[ii] = (1.0 + at_least) / (len(r) + 1.0)
+            out[ii] = np.maximum((1.0 + at_least) / (len(r) + 1.0), self.floors.get(ref, 0.0))
         return out
 
     def counts(self) -> dict[str, int]:
@@ -172,6 +194,7 @@ class Calibration:
                     "offset": int(offsets[i]),
                     "count": int(offsets[i + 1] - offsets[i]),
                     "resolves_to": self.resolve(n),
+                    **({"floor": self.floors[n]} if n in self.floors else {}),
                 }
                 for i, n in enumerate(names)
             },
@@ -188,7 +211,8 @@ class Calibration:
         with np.load(d / "scores.npz", allow_pickle=False) as z:
             flat = np.asarray(z["scores"], np.float64)
         ref = {n: flat[g["offset"] : g["offset"] + g["count"]] for n, g in doc["groups"].items()}
-        return cls(ref, doc["min_count"])
+        floors = {n: float(g["floor"]) for n, g in doc["groups"].items() if "floor" in g}
+        return cls(ref, doc["min_count"], floors)
 
     @staticmethod
     def exists(model_dir: str | Path) -> bool:
@@ -273,21 +297,25 @@ def calibrate_dataset(
         ready[:] = True
     types = np.array([ASSET_TYPES[int(i)] for i in normal.features.asset_type], dtype=object)
     present = np.asarray(normal.features.present, bool)
+    assets = np.asarray(getattr(normal.labels, "asset", np.zeros(len(normal))), dtype=object)
     if not patterns:
         score, _, _ = predict(graphdef, state, normal)
-        cal = Calibration.fit(score, groups_for(list(types), present, ready), **kw)
+        groups = groups_for(list(types), present, ready)
+        cal = Calibration.fit(score, groups, assets=list(assets), **kw)
     else:
         masks = presence_masks()
         scores = predict_patterns(graphdef, state, normal, masks)  # (15, N)
         s_all: list[np.ndarray] = []
         g_all: list[str] = []
+        a_all: list[str] = []
         for k, mask in enumerate(masks):
             rows = np.flatnonzero(present[:, mask].all(1))  # each (window, subset) once
             s_all.append(scores[k, rows])
+            a_all += assets[rows].tolist()
             g_all += groups_for(
                 list(types[rows]), np.broadcast_to(mask, (len(rows), len(mask))), ready[rows]
             )
-        cal = Calibration.fit(np.concatenate(s_all), g_all, **kw)
+        cal = Calibration.fit(np.concatenate(s_all), g_all, assets=a_all, **kw)
         index = {tuple(m): k for k, m in enumerate(masks)}
         rows = [(index[tuple(p)], i) for i, p in enumerate(present) if p.any()]
         score = scores[[k for k, _ in rows], [i for _, i in rows]]  # each window as it is

@@ -170,3 +170,23 @@ def test_calibrate_dataset_puts_first_hours_in_nobase_groups(tmp_path: Path) -> 
     counts = cal.counts()
     assert counts["*|VTCN|nobase"] == 150 and counts["*|VTCN"] == 250
     assert max(cal.reference["*|VTCN"]) == 0.0  # the first hours stay out of the ready one
+
+
+def test_a_nobase_p_value_is_never_below_one_in_its_assets_plus_one(tmp_path: Path) -> None:
+    """A new asset's first hours are compared asset to asset: with 9 assets' first hours in the
+    reference, a new asset beyond all of them has p = 1/10, however many windows they hold;
+    the ready references keep their window-level p-values. Saved and loaded."""
+    rng = np.random.default_rng(2)
+    scores = np.concatenate([rng.normal(0, 1, 900), rng.normal(0, 1, 900)])
+    groups = ["pump|VTCN"] * 900 + ["pump|VTCN|nobase"] * 900
+    assets = [f"P-{i % 30}" for i in range(900)] + [f"P-{i % 9}" for i in range(900)]
+    cal = Calibration.fit(scores, groups, assets=assets)
+    far = np.array([50.0])
+    assert cal.p_values(far, ["pump|VTCN|nobase"])[0] == pytest.approx(1 / 10)
+    assert cal.p_values(far, ["fan|VTCN|nobase"])[0] == pytest.approx(1 / 10)  # *|VTCN|nobase
+    assert cal.p_values(far, ["pump|VTCN"])[0] == pytest.approx(1 / 901)
+    cal.save(tmp_path)
+    again = Calibration.load(tmp_path)
+    assert again.p_values(far, ["pump|VTCN|nobase"])[0] == pytest.approx(1 / 10)
+    doc = json.loads((tmp_path / "calibration" / "calibration.json").read_text())
+    assert doc["groups"]["pump|VTCN|nobase"]["floor"] == pytest.approx(0.1)
