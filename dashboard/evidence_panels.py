@@ -174,10 +174,11 @@ def _offset_text(basis: str, offset: ThermalOffset | None) -> str:
     if offset is not None and offset.ready:
         period = f"{fmt_ts(offset.start_ns)} to {fmt_ts(offset.end_ns)}"
         sig = ", ".join(f"{x:+.2f}" for x in offset.offset_sigma)
-        text += (
-            f" (baseline {period}, {offset.windows} windows, from {offset.source}; offset in"
-            f" residual std: {sig})"
-        )
+        if offset.scale is not None:  # what the model reads: the rise ratio
+            sig = "rise ratio per probe: " + ", ".join(f"x{x:.2f}" for x in offset.scale)
+        else:
+            sig = f"offset in residual std: {sig}"
+        text += f" (baseline {period}, {offset.windows} windows, from {offset.source}; {sig})"
     elif offset is not None and offset.windows:
         text += (
             f" ({offset.windows} windows since {fmt_ts(offset.start_ns)} looked at; a stopped"

@@ -172,14 +172,15 @@ def test_operator_sees_the_fault_opens_its_alarm_and_acknowledges_it(
     assert any(e["action"] == "acknowledge" and e["who"] == OPERATOR[0] for e in journal)
 
     # the asset page: serve's latest explanation, the expected temperature with the asset's
-    # own offset
+    # own rise over ambient (the model's [arch] thermal_asset = "scale")
     expect(page.locator("#asset-summary")).to_contain_text(scenario.fault.value)
     expect(page.locator("#shapley")).to_contain_text("from plantwatch serve (latest window)")
     check_evidence(page, scenario.explain(scenario.asset)["explanation"], PERSONAL_BITS)
     basis = page.locator("#thermal-expected-basis")
-    expect(basis).to_contain_text("fleet normal model + this asset's offset")
+    expect(basis).to_contain_text("its rise over ambient scaled to this asset's own")
+    expect(basis).to_contain_text("rise ratio per probe: x")
     expect(page.locator('[data-modality="thermal"] .legendtext').first).to_contain_text(
-        "fleet model + asset offset"
+        "fleet model, asset's rise x"
     )
     shot(page, "asset")
 
