@@ -98,7 +98,7 @@ def load_model(model_dir: Path) -> tuple[FusionModel, ModelConfig, dict]:
     arch.setdefault("detector", False)  # saved before the detectors and the noisy-OR
     arch.setdefault("load_conditioned", False)  # saved before load-conditioned indicators
     arch.setdefault("combine", "gate")
-    arch.setdefault("camera_change", "difference")  # saved before features.image_change
+    arch.setdefault("camera_change", "difference")  # saved before camera_features.image_change
     arch.setdefault("thermal_lag", False)  # saved before the first-order thermal model
     arch.setdefault("thermal_asset", "offset")  # saved before the asset's rise scale
     cfg = ModelConfig.model_validate(raw)

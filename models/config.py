@@ -115,7 +115,8 @@ class ArchConfig(Section):
     camera_change: Literal["log_ratio", "difference"] = Field(
         default="log_ratio",
         description="log_ratio: image change with framing and lighting (gain, colour cast, "
-        "gradient) taken out (features.image_change); difference: aligned, mean-matched difference",
+        "gradient) taken out (camera_features.image_change); difference: aligned, "
+        "mean-matched difference",
     )
     combine: Literal["or", "gate"] = Field(
         default="or",

@@ -16,6 +16,14 @@ import numpy as np
 from flax import nnx
 
 from models.batch import ASSET_TYPES, Batch
+from models.camera_features import (
+    N_CAMERA_INDICATORS,
+    N_CAMERA_RATIO_INDICATORS,
+    align_to_reference,
+    camera_indicator_vector,
+    camera_ratio_indicators,
+    image_change,
+)
 from models.config import ModelConfig
 from models.encoders import (
     CameraEncoder,
@@ -26,16 +34,10 @@ from models.encoders import (
     score_token,
 )
 from models.features import (
-    N_CAMERA_INDICATORS,
-    N_CAMERA_RATIO_INDICATORS,
     N_THERMAL_INDICATORS,
     NormStats,
-    align_to_reference,
     asset_thermal_offset,
-    camera_indicator_vector,
-    camera_ratio_indicators,
     identity_stats,
-    image_change,
     n_vibration_indicators,
     thermal_indicator_vector,
     thermal_residual,

@@ -184,7 +184,7 @@ def test_camera_reference_is_the_first_image_and_stopped_windows_are_skipped() -
 
 
 def test_images_are_aligned_to_the_reference_before_their_change_is_read() -> None:
-    from models.features import align_to_reference
+    from models.camera_features import align_to_reference
 
     rng = np.random.default_rng(3)
     ref = rng.random((2, 32, 32, 3)).astype(np.float32)
@@ -247,7 +247,7 @@ def test_image_change_removes_framing_and_lighting_but_keeps_every_camera_defect
     light gradient (plant.sim.camera); after image_change none of them reaches the change that
     any simulated defect at 40 % visibility leaves (cell means for stains, rust and heat tint,
     the share of changed pixels for a crack or a missing bolt)."""
-    from models.features import camera_ratio_indicators, image_change
+    from models.camera_features import camera_ratio_indicators, image_change
     from plant.sim.camera import CameraScene
 
     kinds = ["crack", "leak_stain", "missing_bolt", "discolouration", "corrosion"]
