@@ -173,11 +173,10 @@ def _offset_text(basis: str, offset: ThermalOffset | None) -> str:
     text = f"Expected temperature: {basis}"
     if offset is not None and offset.ready:
         period = f"{fmt_ts(offset.start_ns)} to {fmt_ts(offset.end_ns)}"
-        sig = ", ".join(f"{x:+.2f}" for x in offset.offset_sigma)
         if offset.scale is not None:  # what the model reads: the rise ratio
             sig = "rise ratio per probe: " + ", ".join(f"x{x:.2f}" for x in offset.scale)
         else:
-            sig = f"offset in residual std: {sig}"
+            sig = "offset in residual std: " + ", ".join(f"{x:+.2f}" for x in offset.offset_sigma)
         text += f" (baseline {period}, {offset.windows} windows, from {offset.source}; {sig})"
     elif offset is not None and offset.windows:
         text += (

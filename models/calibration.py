@@ -219,6 +219,12 @@ class Calibration:
         return (Path(model_dir) / "calibration" / "calibration.json").is_file()
 
 
+def rate(k: int, n: int) -> dict:
+    """``k`` of ``n`` as a JSON figure: value, count, of, and its 95 % Clopper-Pearson interval."""
+    lo, hi = clopper_pearson(k, n)
+    return {"value": k / n if n else None, "count": k, "of": n, "ci95": [lo, hi]}
+
+
 def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     """Exact (Clopper-Pearson) two-sided interval for a binomial proportion k / n."""
     from scipy.stats import beta

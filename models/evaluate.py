@@ -38,8 +38,8 @@ from models.batch import ASSET_TYPES
 from models.calibration import (
     Calibration,
     baseline_ready_rows,
-    clopper_pearson,
     groups_for,
+    rate,
     realised_alpha,
 )
 from models.dataset import Dataset
@@ -51,19 +51,12 @@ from plant.config import PlantConfig
 from plant.labels import FAULT_CLASSES, FaultClass, FaultEpisode
 
 log = logging.getLogger(__name__)
-NS = 1_000_000_000
-DAY_NS = 86_400 * NS
 ALPHAS = (0.01, 0.001)
 BEARING_FAULTS = {
     FaultClass.BEARING_OUTER: "bpfo_hz",
     FaultClass.BEARING_INNER: "bpfi_hz",
     FaultClass.BEARING_BALL: "ball_defect_hz",
 }
-
-
-def _rate(k: int, n: int) -> dict:
-    lo, hi = clopper_pearson(k, n)
-    return {"value": k / n if n else None, "count": k, "of": n, "ci95": [lo, hi]}
 
 
 def _num(x: float) -> float | None:
@@ -161,7 +154,7 @@ def explanation_figures(
     if len(rows) > limit:
         rows = sorted(np.random.default_rng(seed).choice(rows, limit, replace=False).tolist())
     if not rows:
-        return {"top_modality": _rate(0, 0), "bearing_hit": _rate(0, 0), "explained": 0}
+        return {"top_modality": rate(0, 0), "bearing_hit": rate(0, 0), "explained": 0}
     ex = Explainer(scorer)
     sub = test.take(np.asarray(rows))
     docs = ex.explain_arrays(sub.features, evidence=True)
@@ -186,9 +179,9 @@ def explanation_figures(
             by_class[fault.value][0] += ok
             by_class[fault.value][1] += 1
     return {
-        "top_modality": _rate(top_ok, top_n),
-        "bearing_hit": _rate(hit_ok, hit_n),
-        "bearing_hit_by_class": {k: _rate(*v) for k, v in by_class.items()},
+        "top_modality": rate(top_ok, top_n),
+        "bearing_hit": rate(hit_ok, hit_n),
+        "bearing_hit_by_class": {k: rate(*v) for k, v in by_class.items()},
         "explained": len(rows),
     }
 

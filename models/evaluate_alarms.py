@@ -7,18 +7,13 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from models.calibration import baseline_ready_rows, clopper_pearson, groups_for
+from models.calibration import baseline_ready_rows, groups_for, rate
 from models.dataset import Dataset
 from models.model import MODALITY_NAMES
 from plant.config import PlantConfig
 
 NS = 1_000_000_000
 DAY_NS = 86_400 * NS
-
-
-def _rate(k: int, n: int) -> dict:
-    lo, hi = clopper_pearson(k, n)
-    return {"value": k / n if n else None, "count": k, "of": n, "ci95": [lo, hi]}
 
 
 def health_events(
@@ -111,7 +106,7 @@ def alarm_figures(
         "false_alarms": false_alarms,
         "true_alarms": len(true_rows),
         "recall_before_failure": caught / len(due) if due else None,
-        "recall_before_failure_detail": _rate(caught, len(due)),
+        "recall_before_failure_detail": rate(caught, len(due)),
         "lead_time_median_fraction": float(np.median(leads)) if leads else None,
         "lead_time_fractions": [round(x, 4) for x in sorted(leads)],
         "episodes_in_test": len(eps),
