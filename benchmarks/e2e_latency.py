@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import os
 import re
@@ -73,6 +74,7 @@ def default_model() -> Path | None:
 class HealthCollector:
     def __init__(self, url: str) -> None:
         self.events: list[tuple[int, int, int]] = []  # (arrival ns, window ts ns, scored ns)
+        self.triggers: list[str] = []  # each event's trigger modality ("" for none)
         broker = BrokerUrl.parse(url)
         self.client = make_client(broker)
         self.client.on_message = self._on
@@ -83,6 +85,7 @@ class HealthCollector:
         now = time.time_ns()
         doc = json.loads(msg.payload)  # type: ignore[attr-defined]
         self.events.append((now, doc["ts_ns"], doc["scored_ns"]))
+        self.triggers.append(doc.get("trigger") or "")
 
     def close(self) -> None:
         self.client.disconnect()
@@ -131,6 +134,10 @@ def run_once(args: argparse.Namespace, multiply: int, model: Path) -> dict:
         t_start = time.monotonic()
         wait_log(tmp / "serve.log", "serving:", procs["serve"], args.start_timeout)
         serve_start_s = time.monotonic() - t_start
+        # This process only collects: its own full garbage collections over a growing list
+        # of events would delay the arrival stamps (a measured latency serve did not cause).
+        gc.collect()
+        gc.disable()
         health = HealthCollector(url)
         sim_log = (tmp / "simulate.log").open("w")
         procs["simulate"] = subprocess.Popen(
@@ -147,12 +154,15 @@ def run_once(args: argparse.Namespace, multiply: int, model: Path) -> dict:
         cpu0, t0 = {k: cpu_s(p) for k, p in pids.items()}, time.monotonic()
         warm_ns = time.time_ns()
         cpu1 = dict(cpu0)
+        cpu_trace: list[tuple[int, dict[str, float]]] = []
         while procs["simulate"].poll() is None:  # read /proc while the publisher still runs
             cpu1 = {k: cpu_s(p) for k, p in pids.items()}
+            cpu_trace.append((time.time_ns(), {**cpu1, "machine_busy": machine_busy_s()}))
             time.sleep(0.5)
         span = time.monotonic() - t0
         time.sleep(3.0)  # the last windows
         health.close()
+        gc.enable()
         published = _published(tmp / "simulate.log")
         measured = [(a, ts) for a, ts, _ in health.events if a >= warm_ns]
         lat = np.array([(a - ts) / 1e9 for a, ts in measured])
@@ -185,6 +195,8 @@ def run_once(args: argparse.Namespace, multiply: int, model: Path) -> dict:
             "stream_compiles": _stream_compiles(tmp / "serve.log"),
             "cpu_cores": {k: round((cpu1[k] - cpu0[k]) / span, 3) for k in pids},
         }
+        if args.timeline is not None:  # where the slow events came from, to read offline
+            _write_timeline(args.timeline, len(config.resolved_assets), health, cpu_trace)
         result["keeps_up"] = bool(
             lat.size and result["latency_p99_s"] <= 1.0 and len(health.events) >= 0.95 * expected
         )
@@ -203,6 +215,23 @@ def run_once(args: argparse.Namespace, multiply: int, model: Path) -> dict:
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             print(f"kept {tmp}", file=sys.stderr)
+
+
+def machine_busy_s() -> float:
+    """CPU seconds the whole machine spent not idle (all cores, from /proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / TICKS  # less idle and iowait
+
+
+def _write_timeline(path: Path, assets: int, health: HealthCollector, trace: list) -> None:
+    """``--timeline``: every health event (arrival, window time, scored time, trigger) and the
+    processes' cumulative CPU seconds every 0.5 s, as one JSON file per plant size."""
+    out = path.with_name(f"{path.stem}-{assets}{path.suffix}")
+    doc = {
+        "events": [[*e, t] for e, t in zip(health.events, health.triggers, strict=True)],
+        "cpu": [[t, c] for t, c in trace],
+    }
+    out.write_text(json.dumps(doc))
 
 
 def _write_multiplied(config: object, plant: Path, tmp: Path) -> Path:
@@ -256,6 +285,7 @@ def main() -> int:
     p.add_argument("--warmup", type=float, default=20.0, help="seconds not measured")
     p.add_argument("--json", type=Path)
     p.add_argument("--keep", action="store_true", help="keep the temp dirs (logs)")
+    p.add_argument("--timeline", type=Path, help="events and CPU over time, JSON per size")
     args = p.parse_args()
     model = args.model or default_model()
     if model is None:

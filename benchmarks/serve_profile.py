@@ -25,6 +25,8 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
+
 from models.registry import linked_registry
 from models.serving.service import ScoringService, ServeSettings
 from plant import codec
@@ -124,6 +126,9 @@ def main() -> int:
     warm_end = start + int(args.warmup * S)
     next_tick = [start]
 
+    bursts_s: list[tuple[float, float]] = []  # (plant second, wall seconds in process)
+    ticks_s: list[float] = []
+
     def feed(part: list[tuple[str, bytes, int]]) -> int:
         i = n = 0
         while i < len(part):
@@ -132,10 +137,14 @@ def main() -> int:
             while j < len(part) and part[j][2] < t_end:
                 j += 1
             now[0] = part[j - 1][2]
+            b0 = time.perf_counter()
             service.process(part[i:j])
+            b1 = time.perf_counter()
+            bursts_s.append(((now[0] - start) / S, b1 - b0))
             if now[0] >= next_tick[0]:  # AlarmService ticks every 5 s
                 engine.tick(now[0])
                 next_tick[0] = now[0] + 5 * S
+                ticks_s.append(time.perf_counter() - b1)
             n += 1
             i = j
         return n
@@ -149,6 +158,8 @@ def main() -> int:
     c0, w0 = time.process_time(), time.monotonic()
     if prof is not None:
         prof.enable()
+    bursts_s.clear()
+    ticks_s.clear()
     bursts = feed(measured)
     if prof is not None:
         prof.disable()
@@ -170,6 +181,15 @@ def main() -> int:
         "cpu_ms_per_message": round(1000 * cpu / max(1, len(measured)), 3),
         "cpu_ms_per_window": round(1000 * cpu / max(1, windows), 3),
         "realtime_headroom": round(args.seconds / cpu, 2) if cpu else None,
+        # a slow burst is a latency spike in the live service: the worker's pauses
+        "burst_ms_p50_p99_max": [
+            round(1000 * float(np.percentile([b for _, b in bursts_s], q)), 1)
+            for q in (50, 99, 100)
+        ],
+        "slowest_bursts_at_plant_s_ms": [
+            [round(t, 1), round(1000 * b, 1)] for t, b in sorted(bursts_s, key=lambda x: -x[1])[:8]
+        ],
+        "alarm_tick_ms_max": round(1000 * max(ticks_s, default=0.0), 1),
         "stream_compiles": service.stats.stream_compiles,
         "alarms_by_kind": _kinds(engine.list_alarms()),
     }

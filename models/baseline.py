@@ -99,13 +99,20 @@ class AssetBaselines:
         return np.array([a.frozen for a in acc], bool)
 
     def wanted(
-        self, assets: Sequence[str], ts_ns: Sequence[int], present: np.ndarray
+        self,
+        assets: Sequence[str],
+        ts_ns: Sequence[int],
+        present: np.ndarray,
+        stopped: np.ndarray | None = None,
     ) -> np.ndarray:
-        """(N, 3) bool: which rows' modalities ``observe`` may add, judged from the state before
-        these rows (SV: so serve computes a window's spectra only when its baseline takes it).
+        """(N, 3) bool: which rows' modalities ``observe`` may add or judge, from the state
+        before these rows (SV: so serve computes a window's spectra only when its baseline
+        takes it). ``stopped`` (N,): rows ``observe`` will see as a stopped machine (thermal
+        present, not running at its newest context sample); they add no vibration or camera.
 
         A superset of what ``observe`` adds (a baseline only freezes and its ``last_ns`` only
-        grows while observing), so passing zeros for the other rows' features is exact."""
+        grows while observing), so passing zeros for the other rows' features is exact. A
+        stopped machine's thermal row stays wanted: the settle rule notes it."""
         out = np.zeros((len(assets), BASE_MODALITIES), bool)
         spacing_ns = int(self.cfg.baseline_spacing_s * NS)
         present = np.asarray(present)
@@ -113,9 +120,16 @@ class AssetBaselines:
             acc = self._acc.get(asset)
             if acc is None:
                 out[i] = present[i, :BASE_MODALITIES]
-                continue
-            for m, a in enumerate(acc):
-                out[i, m] = bool(present[i, m]) and not a.frozen and ts - a.last_ns >= spacing_ns
+            else:
+                for m, a in enumerate(acc):
+                    out[i, m] = (
+                        bool(present[i, m]) and not a.frozen and ts - a.last_ns >= spacing_ns
+                    )
+            if stopped is not None and stopped[i]:
+                # without this, every window of a stopped machine with a snapshot in it asked
+                # for spectra it could never add: ~10 % of the 5,000-asset plant's windows,
+                # in bursts where machines stop together (SV session 9)
+                out[i, 0] = out[i, 2] = False
         return out
 
     def observe(

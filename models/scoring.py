@@ -192,8 +192,9 @@ class Scorer:
         present = np.zeros((len(windows), len(MODEL_MODALITIES)), bool)
         for i, w in enumerate(windows):
             present[i] = w.mask
+        stopped = np.array([present[i, 1] and _stopped(w) for i, w in enumerate(windows)], bool)
         wanted = self.baselines.wanted(
-            [w.asset for w in windows], [int(w.ts_ns) for w in windows], present
+            [w.asset for w in windows], [int(w.ts_ns) for w in windows], present, stopped
         )
         before = {w.asset: self.baselines.ready(w.asset) for w in windows}
         out = np.stack([before[w.asset] for w in windows]) if windows else wanted
@@ -408,3 +409,10 @@ def _cat(scores: list[np.ndarray], auxes: list[dict]) -> tuple[np.ndarray, dict]
         return np.zeros(0, np.float32), {}
     aux = jax.tree.map(lambda *xs: np.concatenate(xs), *auxes)
     return np.concatenate(scores), aux
+
+
+def _stopped(w: Window) -> bool:
+    """Whether ``Baselines.observe`` sees this window's machine as stopped: its thermal
+    history's newest context sample is not running (``batch.thermal_ctx[i, -1, 3]``)."""
+    th = w.thermal
+    return th is not None and len(th.running) > 0 and not bool(th.running[-1])

@@ -72,7 +72,7 @@ def test_baselines_observed_on_wanted_rows_only_equal_observing_every_row(tmp_pa
     rng = np.random.default_rng(1)
     full, lean = AssetBaselines(cfg), AssetBaselines(cfg)
     t = 10**18
-    wanted_rows = total_rows = 0
+    wanted_rows = total_rows = stopped_rows = 0
     for _ in range(250):  # bursts of ~10 s of a 6-asset plant over ~45 minutes
         n = int(rng.integers(1, 12))
         assets = [f"A{int(i)}" for i in rng.integers(0, 6, n)]
@@ -80,7 +80,11 @@ def test_baselines_observed_on_wanted_rows_only_equal_observing_every_row(tmp_pa
         ts = t + np.sort(rng.integers(0, 10 * S, n))
         rows = _rows(cfg, n, rng)
         full.observe(assets, ts, **rows)
-        want = lean.wanted(assets, ts.tolist(), rows["present"])
+        # as Scorer.observe says it: thermal present, not running at the newest context sample
+        stopped = rows["present"][:, 1] & ~(rows["thermal_ctx"][:, -1, 3] > 0.5)
+        want = lean.wanted(assets, ts.tolist(), rows["present"], stopped)
+        assert not want[stopped][:, [0, 2]].any()  # no spectra for a stopped machine
+        stopped_rows += int(stopped.sum())
         keep = np.flatnonzero(want.any(axis=1))
         wanted_rows += keep.size
         total_rows += n
@@ -88,6 +92,7 @@ def test_baselines_observed_on_wanted_rows_only_equal_observing_every_row(tmp_pa
         sub["vib"] = np.where(want[keep, 0][:, None, None, None], sub["vib"], 0.0)
         lean.observe([assets[i] for i in keep], ts[keep], **sub)
     assert 0 < wanted_rows < total_rows / 2  # the spacing leaves most rows out
+    assert stopped_rows > 0
     full.save(tmp_path / "full.npz")
     lean.save(tmp_path / "lean.npz")
     with np.load(tmp_path / "full.npz") as a, np.load(tmp_path / "lean.npz") as b:

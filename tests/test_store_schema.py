@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -140,3 +141,50 @@ def test_a_reading_of_another_modality_is_refused() -> None:
     note = OperatorNote(Header("A", "n", 0, 0, 0), "x")
     with pytest.raises(ValueError, match="is not thermal"):
         readings_to_table(Modality.THERMAL, [note])
+
+
+def test_scores_convert_in_chunks_with_null_and_mapped_explanations() -> None:
+    """More rows than one conversion chunk, explanations present, absent and mapped: the table
+    holds them all, in order, and reads back exactly."""
+    from ingest.store.records import _SCORE_CHUNK
+
+    n = 2 * _SCORE_CHUNK + 3
+    events = [
+        HealthEvent(
+            f"P-{i % 7}",
+            i,
+            90.0 - i % 50,
+            i / 10,
+            1.0 / (i + 1),
+            "normal" if i % 3 else "misalignment",
+            0.5,
+            {"vibration": True, "thermal": i % 2 == 0, "camera": False, "notes": i % 5 == 0},
+            {"vibration": float(i)} if i % 4 else {},
+            f"m-{i // _SCORE_CHUNK}",
+            "motor-pump|vt",
+            None if i % 2 else {"shapley": {"vibration": i / 100, "thermal": -0.5}, "base": 1.0},
+            i + 1,
+            None if i % 3 else "thermal",
+        )
+        for i in range(n)
+    ]
+    with pytest.raises(pa.ArrowInvalid):  # a nested explanation is not a {name: number} map
+        scores_to_table(events)
+
+    def flat(e: dict | None) -> dict[str, float] | None:
+        return None if e is None else e["shapley"]
+
+    table = scores_to_table(events, explanation=flat)
+    assert table.num_rows == n and table.column("explanation").num_chunks == 3
+    back = table_to_scores(table)
+    assert back == [
+        HealthEvent(
+            **{**{f: getattr(e, f) for f in e.__slots__}, "explanation": flat(e.explanation)}
+        )
+        for e in events
+    ]
+    assert back[1].explanation is None and back[0].explanation == {
+        "vibration": 0.0,
+        "thermal": -0.5,
+    }
+    assert scores_to_table([]).num_rows == 0

@@ -13,6 +13,9 @@ a reload with the same input config, saved every ``baseline_save_s`` when they c
 after a maintenance end resets one, and on the way out. Saves run in a background thread from
 a snapshot, so the stream does not wait for the disk.
 
+Python's cyclic garbage collector is kept off the stream (models/serving/heap.py): what is
+alive at a model swap is frozen, and the worker collects the rest on a schedule between batches.
+
 Every XLA compilation is counted (models/serving/compiles.py); one on the worker thread after
 the model is warm is a stall of the stream and is logged as a warning.
 
@@ -41,6 +44,7 @@ from ingest.validate import Accepted, Validator
 from ingest.window import Window
 from models import registry
 from models.serving.compiles import CompileCounter
+from models.serving.heap import HeapKeeper
 from models.serving.live import LiveScorer
 from models.serving.quality import QualityWatch
 from models.serving.state import BaselineFile, input_key, signature, snapshot
@@ -134,6 +138,7 @@ class ScoringService:
         self._pending_resets: set[str] = set()  # maintenance ended before a model was loaded
         self._worker: threading.Thread | None = None
         self.compiles = CompileCounter(on_compile=self._on_compile).start()
+        self.heap = HeapKeeper()  # the garbage collector's pauses, off the stream (heap.py)
 
     # ------------------------------------------------------------------------ MQTT in
 
@@ -184,6 +189,7 @@ class ScoringService:
                 self._pending_resets.clear()
                 if live.baselines is not None:
                     self._saved_sig = signature(live.baselines)
+                self.heap.settle()  # the new model frozen, the old one collected
             self.ready.set()
 
     def _load(self, path: Path, assets: list) -> LiveScorer:
@@ -260,6 +266,7 @@ class ScoringService:
             log.info("maintenance ended on %s: its baseline starts again", asset)
         self._maybe_flush_store()
         self._maybe_save_baselines()
+        self.heap.maintain()
 
     def close(self) -> None:
         """Write the last scores and the baselines (waiting for both); stop the helpers."""
@@ -480,15 +487,12 @@ def _write_scores(store_root: Path, events: list[HealthEvent]) -> list[HealthEve
     """(Writer thread) the events into the store's scores; those not written (none, or all)."""
     from ingest.store import ScoreWriter
 
-    # the store keeps the modality Shapley values of an explanation (docs/STORE.md)
-    rows = [
-        dataclasses.replace(ev, explanation=shapley_values(ev.explanation) or None) for ev in events
-    ]
     try:
         with ScoreWriter(store_root) as w:
-            w.write(rows)
+            # the store keeps the modality Shapley values of an explanation (docs/STORE.md)
+            w.write(events, explanation=lambda e: shapley_values(e) or None)
     except Exception as exc:  # scores are derived data: keep them and retry later
-        log.warning("could not write %d scores to the store (retrying): %s", len(rows), exc)
+        log.warning("could not write %d scores to the store (retrying): %s", len(events), exc)
         return events
     return []
 

@@ -146,13 +146,16 @@ def run(args: argparse.Namespace) -> int:
         client.loop_stop()
         log.info(
             "stopped: %d messages, %d windows, %d health events, %d reloads, %d baseline "
-            "saves, %d compilations while streaming",
+            "saves, %d compilations while streaming, %d scheduled garbage collections "
+            "(longest %.2f s)",
             service.stats.messages,
             service.stats.windows,
             service.stats.events,
             service.stats.reloads,
             service.stats.baseline_saves,
             service.stats.stream_compiles,
+            service.heap.stats.collections,
+            service.heap.stats.pause_s_max,
         )
     return 0
 
