@@ -6,13 +6,13 @@ Each converts both ways between the domain objects and the schemas of :mod:`inge
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
 
 from ingest.schema import DEAD_LETTER_SCHEMA, LABELS_SCHEMA, SCORES_SCHEMA
-from plant.events import HealthEvent
+from plant.events import HealthEvent, shapley_values
 from plant.labels import FaultClass, FaultEpisode
 from plant.readings import Modality
 
@@ -67,12 +67,9 @@ def _dict_col(values: list[str]) -> pa.Array:
 _SCORE_CHUNK = 2048  # rows per conversion: each pyarrow call holds the GIL for all its rows
 
 
-def scores_to_table(
-    events: Sequence[HealthEvent],
-    explanation: Callable[[dict[str, Any] | None], Mapping[str, float] | None] | None = None,
-) -> pa.Table:
-    """The scores table of ``events``; ``explanation`` maps each event's explanation to the
-    {name: number} map that is stored (default: as it is).
+def scores_to_table(events: Sequence[HealthEvent]) -> pa.Table:
+    """The scores table of ``events``. Of an explanation the store keeps the modality Shapley
+    values (``plant.events.shapley_values``; docs/STORE.md), None where there are none.
 
     Converted in chunks of ``_SCORE_CHUNK`` rows, with the map columns built from flat key and
     value lists: serve writes a minute of scores (~31,000 rows at 5,000 assets) on a writer
@@ -80,21 +77,13 @@ def scores_to_table(
     worker, for ~0.1 s (SV session 9)."""
     rows = list(events)
     batches = [
-        _scores_batch(rows[i : i + _SCORE_CHUNK], explanation)
-        for i in range(0, max(len(rows), 1), _SCORE_CHUNK)
+        _scores_batch(rows[i : i + _SCORE_CHUNK]) for i in range(0, max(len(rows), 1), _SCORE_CHUNK)
     ]
     return pa.Table.from_batches(batches, schema=SCORES_SCHEMA)
 
 
-def _scores_batch(
-    events: Sequence[HealthEvent],
-    explanation: Callable[[dict[str, Any] | None], Mapping[str, float] | None] | None,
-) -> pa.RecordBatch:
-    shown = (
-        [e.explanation for e in events]
-        if explanation is None
-        else [explanation(e.explanation) for e in events]
-    )
+def _scores_batch(events: Sequence[HealthEvent]) -> pa.RecordBatch:
+    shown = [shapley_values(e.explanation) or None for e in events]
     cols = {
         "asset": _dict_col([e.asset for e in events]),
         "ts_ns": pa.array([e.ts_ns for e in events], pa.int64()),

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -232,14 +231,9 @@ class ScoreWriter(_TableWriter):
     def __init__(self, root: str | Path, *, file_name: str | None = None) -> None:
         super().__init__(root, SCORES, SCORES_SCHEMA, "ts_ns", file_name)
 
-    def write(
-        self,
-        events: Sequence[HealthEvent],
-        explanation: Callable[[dict[str, Any] | None], Mapping[str, float] | None] | None = None,
-    ) -> None:
-        """``explanation``: what of each event's explanation is stored (see scores_to_table)."""
+    def write(self, events: Sequence[HealthEvent]) -> None:
         if events:
-            self._append(scores_to_table(events, explanation))
+            self._append(scores_to_table(events))
 
 
 class DeadLetterWriter(_TableWriter):

@@ -47,10 +47,10 @@ from models.serving.compiles import CompileCounter
 from models.serving.heap import HeapKeeper
 from models.serving.live import LiveScorer
 from models.serving.quality import QualityWatch
-from models.serving.state import BaselineFile, input_key, signature, snapshot
+from models.serving.state import BaselineFile, same_inputs, signature, snapshot
 from plant import topics
 from plant.config import PlantConfig
-from plant.events import HealthEvent, shapley_values
+from plant.events import HealthEvent
 from plant.readings import ContextReading
 
 log = logging.getLogger(__name__)
@@ -179,7 +179,7 @@ class ScoringService:
                 if old is not None:
                     self.stats.reloads += 1
                     log.info("model %s replaces %s", live.version, old.version)
-                    if _same_inputs(old, live):
+                    if same_inputs(old.baselines, live.baselines):
                         live.baselines = old.baselines  # newer than the file
                 self.live, self._version = live, version
                 self._explained.clear()
@@ -197,7 +197,7 @@ class ScoringService:
         rule = self.config.alarms.persistence  # notes-free p-values where the engine reads them
         live = LiveScorer(path, assets, warm=self.settings.warm, sensors_below=rule.alpha_off)
         current = self.live
-        if current is not None and _same_inputs(current, live):
+        if current is not None and same_inputs(current.baselines, live.baselines):
             return live  # the live baselines carry over at the swap: newer than the file
         if self.baseline_file is not None and live.baselines is not None:
             loaded = self.baseline_file.load(live.baselines.cfg)
@@ -488,17 +488,9 @@ def _write_scores(store_root: Path, events: list[HealthEvent]) -> list[HealthEve
     from ingest.store import ScoreWriter
 
     try:
-        with ScoreWriter(store_root) as w:
-            # the store keeps the modality Shapley values of an explanation (docs/STORE.md)
-            w.write(events, explanation=lambda e: shapley_values(e) or None)
+        with ScoreWriter(store_root) as w:  # of explanations it keeps the Shapley values
+            w.write(events)
     except Exception as exc:  # scores are derived data: keep them and retry later
         log.warning("could not write %d scores to the store (retrying): %s", len(events), exc)
         return events
     return []
-
-
-def _same_inputs(old: LiveScorer, new: LiveScorer) -> bool:
-    """Whether both models keep baselines of one input config (so the live ones carry over)."""
-    if old.baselines is None or new.baselines is None:
-        return False
-    return input_key(old.baselines.cfg) == input_key(new.baselines.cfg)

@@ -40,6 +40,11 @@ def input_key(cfg: InputConfig) -> str:
     return hashlib.sha256(doc.encode()).hexdigest()[:16]
 
 
+def same_inputs(old: AssetBaselines | None, new: AssetBaselines | None) -> bool:
+    """Whether two models' baselines keep one input config (so the live ones carry over)."""
+    return old is not None and new is not None and input_key(old.cfg) == input_key(new.cfg)
+
+
 def snapshot(b: AssetBaselines) -> AssetBaselines:
     """A copy that later ``observe``/``reset`` calls do not change (for a background save).
 
