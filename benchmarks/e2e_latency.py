@@ -162,7 +162,6 @@ def run_once(args: argparse.Namespace, multiply: int, model: Path) -> dict:
         span = time.monotonic() - t0
         time.sleep(3.0)  # the last windows
         health.close()
-        gc.enable()
         published = _published(tmp / "simulate.log")
         measured = [(a, ts) for a, ts, _ in health.events if a >= warm_ns]
         lat = np.array([(a - ts) / 1e9 for a, ts in measured])
@@ -208,6 +207,7 @@ def run_once(args: argparse.Namespace, multiply: int, model: Path) -> dict:
         )
         return result
     finally:
+        gc.enable()  # the next plant size (or the caller) collects again, even after an error
         for p in procs.values():
             if p.poll() is None:
                 p.terminate()
